@@ -1,0 +1,71 @@
+"""The vocabulary shared by every summarizer: options in, summaries out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+LengthPreset = Literal["short", "medium", "long"]
+SummaryFormat = Literal["paragraph", "bullets"]
+ModelKind = Literal["extractive", "seq2seq"]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryOptions:
+    """What a caller may ask of one summary. ``None`` means "the model's default"."""
+
+    length: LengthPreset | None = None
+    max_tokens: int | None = None
+    min_tokens: int | None = None
+    num_beams: int | None = None
+    length_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    sentences: int | None = None
+    format: SummaryFormat = "paragraph"
+    query: str | None = None
+
+    def is_set(self, name: str) -> bool:
+        return getattr(self, name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSentence:
+    """A sentence taken from the source: ``source[offset:offset + length] == text``."""
+
+    text: str
+    offset: int
+    length: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One document's summary, already rendered in the requested format."""
+
+    summary: str
+    input_tokens: int
+    output_tokens: int
+    truncated: bool = False
+    sentences: tuple[ScoredSentence, ...] | None = None
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """What the service and the CLI need from a summarizer.
+
+    ``summarize`` takes a batch and returns one summary per text, in order. It is
+    synchronous and may be slow; callers decide which thread runs it.
+    ``check_options`` raises :class:`models.errors.UnsupportedOption` for an
+    option the summarizer cannot honour, before any work is done.
+    """
+
+    name: str
+    kind: ModelKind
+
+    @property
+    def max_input_tokens(self) -> int | None: ...
+
+    def check_options(self, options: SummaryOptions) -> None: ...
+
+    def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]: ...
