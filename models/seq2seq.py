@@ -1,0 +1,202 @@
+"""Abstractive summaries from any ``AutoModelForSeq2SeqLM`` (BART, PEGASUS, T5, LED, mBART).
+
+transformers 5 removed ``pipeline("summarization")``; this is its replacement,
+split like a pipeline into pure steps: ``preprocess`` (prefix, tokenize, head
+truncation with the full count kept), ``forward`` (``generate``) and
+``postprocess`` (decode, count, render). Defaults come from the checkpoint:
+its ``generation_config`` and ``task_specific_params["summarization"]`` (T5's
+``summarize: `` prefix lives there); request options override them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from models.errors import UnsupportedOption
+from models.loading import LoadSettings, load_model_and_tokenizer
+from models.text import render, split_sentences
+from models.types import LengthPreset, Summary, SummaryOptions
+
+# Summary lengths in generated tokens for the ``length`` presets: (min, max).
+LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
+    "short": (10, 60),
+    "medium": (40, 142),
+    "long": (100, 300),
+}
+# Position limits beyond this are "unlimited" placeholders (tokenizers use 1e30).
+_NO_LIMIT = 1_000_000
+_BEAM_ONLY_KEYS = ("early_stopping", "length_penalty", "num_beam_groups", "diversity_penalty")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """The tokenized batch and, per document, its full length and whether it was cut."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    input_tokens: tuple[int, ...]
+    truncated: tuple[bool, ...]
+
+
+class Seq2SeqSummarizer:
+    """One loaded checkpoint. Thread-safe: a lock keeps one batch in flight, since
+    fast tokenizers fail with "Already borrowed" when two threads share them."""
+
+    kind = "seq2seq"
+
+    def __init__(self, name: str, model: Any, tokenizer: Any, device: torch.device) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+        self._lock = threading.Lock()
+        summarization = (getattr(model.config, "task_specific_params", None) or {}).get("summarization", {})
+        self.prefix: str = summarization.get("prefix", "")
+        self.task_defaults: dict[str, Any] = {k: v for k, v in summarization.items() if k != "prefix"}
+        self._max_input_tokens = _input_window(model.config, tokenizer)
+        self.max_output_tokens = _output_window(model.config)
+
+    @classmethod
+    def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
+        model, tokenizer, device = load_model_and_tokenizer(source, settings or LoadSettings())
+        return cls(name, model, tokenizer, device)
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._max_input_tokens
+
+    def check_options(self, options: SummaryOptions) -> None:
+        for name in ("sentences", "query"):
+            if options.is_set(name):
+                raise UnsupportedOption(
+                    f"`{name}` is for extractive models; {self.name} writes new text", param=name
+                )
+        limit = self.max_output_tokens
+        for name in ("max_tokens", "min_tokens"):
+            value = getattr(options, name)
+            if limit is not None and value is not None and value > limit:
+                raise UnsupportedOption(f"{self.name} generates at most {limit} tokens", param=name)
+
+    def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
+        self.check_options(options)
+        with self._lock:
+            inputs = self.preprocess(texts)
+            generated = self.forward(inputs, self.generation_kwargs(options))
+            return self.postprocess(generated, inputs, options)
+
+    def preprocess(self, texts: Sequence[str]) -> ModelInputs:
+        """Tokenize with the prefix; cut inputs longer than the window at the head."""
+        prefixed = [self.prefix + text for text in texts]
+        window = self.max_input_tokens
+        # Counted before truncation so usage reports the whole document.
+        full_lengths = tuple(len(ids) for ids in self.tokenizer(prefixed, verbose=False)["input_ids"])
+        encoded = self.tokenizer(
+            prefixed, truncation=True, max_length=window, padding=True, return_tensors="pt", verbose=False
+        )
+        return ModelInputs(
+            input_ids=encoded["input_ids"],
+            attention_mask=encoded["attention_mask"],
+            input_tokens=full_lengths,
+            truncated=tuple(n > window for n in full_lengths),
+        )
+
+    def forward(self, inputs: ModelInputs, generation_kwargs: dict[str, Any]) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.generate(  # type: ignore[no-any-return]
+                input_ids=inputs.input_ids.to(self.device),
+                attention_mask=inputs.attention_mask.to(self.device),
+                **generation_kwargs,
+            ).cpu()
+
+    def postprocess(self, generated: torch.Tensor, inputs: ModelInputs, options: SummaryOptions) -> list[Summary]:
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        return [
+            Summary(
+                summary=_render_generated(text, options),
+                input_tokens=input_tokens,
+                output_tokens=self._count_generated(row),
+                truncated=truncated,
+            )
+            for text, row, input_tokens, truncated in zip(
+                texts, generated, inputs.input_tokens, inputs.truncated, strict=True
+            )
+        ]
+
+    def generation_kwargs(self, options: SummaryOptions) -> dict[str, Any]:
+        """The checkpoint's summarization defaults, overridden by the request."""
+        kwargs = dict(self.task_defaults)
+        min_tokens, max_tokens = LENGTH_PRESETS[options.length] if options.length else (None, None)
+        max_tokens = options.max_tokens if options.max_tokens is not None else max_tokens
+        min_tokens = options.min_tokens if options.min_tokens is not None else min_tokens
+        if max_tokens is not None:
+            kwargs.pop("max_length", None)
+            kwargs["max_new_tokens"] = _clamp(max_tokens, self.max_output_tokens)
+            if min_tokens is None:
+                # A checkpoint minimum above the requested maximum would force every summary to the maximum.
+                default_min = kwargs.pop("min_length", None) or self.model.generation_config.min_length or 0
+                min_tokens = min(default_min, max_tokens)
+        if min_tokens is not None:
+            kwargs.pop("min_length", None)
+            kwargs["min_new_tokens"] = min(min_tokens, kwargs.get("max_new_tokens", min_tokens))
+        for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
+            value = getattr(options, name)
+            if value is not None:
+                kwargs[name] = value
+        if kwargs.get("num_beams", self.model.generation_config.num_beams) == 1:
+            _drop_beam_only_settings(kwargs, self.model.generation_config)
+        return kwargs
+
+    def _count_generated(self, row: torch.Tensor) -> int:
+        """Generated tokens, not counting the decoder start token and padding."""
+        pad = self.tokenizer.pad_token_id
+        body = row[1:]
+        return int((body != pad).sum()) if pad is not None else int(body.numel())
+
+
+def _render_generated(text: str, options: SummaryOptions) -> str:
+    text = text.strip()
+    if options.format == "bullets":
+        return render([s.text for s in split_sentences(text)], "bullets")
+    return " ".join(text.split())
+
+
+def _drop_beam_only_settings(kwargs: dict[str, Any], config: Any) -> None:
+    """Greedy search: unset beam-search settings rather than let transformers warn about them."""
+    for key in _BEAM_ONLY_KEYS:
+        kwargs.pop(key, None)
+    kwargs["early_stopping"] = False
+    kwargs["length_penalty"] = 1.0
+    del config  # the checkpoint's own values are overridden by the kwargs above
+
+
+def _clamp(value: int, limit: int | None) -> int:
+    return value if limit is None else min(value, limit)
+
+
+def _input_window(config: Any, tokenizer: Any) -> int:
+    """How many input tokens the encoder takes: the tighter of tokenizer and positions."""
+    limits = [
+        limit
+        for limit in (
+            getattr(tokenizer, "model_max_length", None),
+            getattr(config, "max_encoder_position_embeddings", None),
+            getattr(config, "max_position_embeddings", None),
+            getattr(config, "n_positions", None),
+        )
+        if isinstance(limit, int) and 0 < limit < _NO_LIMIT
+    ]
+    return min(limits) if limits else 512
+
+
+def _output_window(config: Any) -> int | None:
+    """Absolute decoder positions cap the output; relative ones (T5) do not."""
+    for name in ("max_decoder_position_embeddings", "max_position_embeddings"):
+        limit = getattr(config, name, None)
+        if isinstance(limit, int) and 0 < limit < _NO_LIMIT:
+            return limit
+    return None
