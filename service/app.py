@@ -1,0 +1,66 @@
+"""The application factory: ``create_app(settings)`` builds everything from one Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from models.catalog import ModelRegistry, default_loader
+from models.errors import ModelError
+from service.engine import Engine
+from service.errors import install_error_handlers
+from service.handlers.summarize import SummarizeHandler
+from service.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from service.routes import health, models, summarize
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes)."""
+    settings = settings or Settings()
+    registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()))
+    registry.spec(settings.default_model)  # fail at start-up, not on the first request
+    engine = Engine(registry, batch_size=settings.batch_size, max_chars=settings.max_document_chars)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Load the default model in the background: /health answers at once, /ready once it is loaded.
+        preload = asyncio.create_task(_preload(engine, settings.default_model))
+        try:
+            yield
+        finally:
+            preload.cancel()
+            engine.close()
+
+    app = FastAPI(
+        title="docsum",
+        version=VERSION,
+        summary="Summaries of long documents: extractive and Hugging Face seq2seq models.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.summarize_handler = SummarizeHandler(engine, settings)
+    install_error_handlers(app)
+    app.include_router(summarize.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    # Outermost last: the request id exists before the size check can refuse.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def _preload(engine: Engine, model: str) -> None:
+    try:
+        await engine.load(model)
+    except ModelError as exc:
+        logger.error("default model %r did not load: %s", model, exc.message)

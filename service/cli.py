@@ -1,0 +1,216 @@
+"""The ``docsum`` command: serve, summarize, batch, models."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
+
+import typer
+from tqdm import tqdm
+
+from models.catalog import load_by_name_or_source, parse_model_entry, probe
+from models.errors import ModelError
+from models.types import Summarizer, SummaryOptions
+from service.batchfile import count_lines, run_batch
+from service.schemas import SummarizeResponse
+from service.settings import Settings
+
+app = typer.Typer(help="docsum: summaries of long documents.", no_args_is_help=True, add_completion=False)
+
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Catalog name, local directory or hub id.", show_default=False)
+]
+MaxTokens = Annotated[int | None, typer.Option(min=1, help="Most output tokens (words for extractive).")]
+MinTokens = Annotated[int | None, typer.Option(min=0, help="Fewest output tokens (words for extractive).")]
+NumBeams = Annotated[int | None, typer.Option(min=1, help="Beam search width (seq2seq).")]
+Sentences = Annotated[int | None, typer.Option(min=1, help="Exact sentence count (extractive).")]
+Length = Annotated[str | None, typer.Option(help="Length preset: short, medium or long.")]
+Format = Annotated[str, typer.Option("--format", help="paragraph or bullets.")]
+Query = Annotated[str | None, typer.Option(help="Favour sentences relevant to this (extractive).")]
+BatchSize = Annotated[int | None, typer.Option(min=1, help="Documents per model call.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Add a catalog entry NAME=SOURCE[@REVISION]; repeatable.")
+    ] = None,
+    default_model: Annotated[str | None, typer.Option(help="Catalog name used when a request names none.")] = None,
+) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from service.app import create_app
+
+    base = _settings()
+    for entry in model or []:
+        _parse_or_exit(entry)
+    update: dict[str, object] = {"models": (*base.models, *(model or []))}
+    for key, value in (("host", host), ("port", port), ("default_model", default_model)):
+        if value is not None:
+            update[key] = value
+    settings = Settings(**{**base.model_dump(), **update})
+    try:
+        application = create_app(settings)
+    except ModelError as exc:
+        _fail(exc.message)
+    typer.echo(f"docsum serving on http://{settings.host}:{settings.port} (docs at /docs)", err=True)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def summarize(
+    file: Annotated[str, typer.Argument(help="A text file, or - for standard input.")] = "-",
+    model: ModelOption = None,
+    max_tokens: MaxTokens = None,
+    min_tokens: MinTokens = None,
+    num_beams: NumBeams = None,
+    sentences: Sentences = None,
+    length: Length = None,
+    format: Format = "paragraph",
+    query: Query = None,
+    batch_size: BatchSize = None,  # one document is one batch; accepted so scripts can share options
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
+) -> None:
+    """Summarize one document and print the summary."""
+    text = sys.stdin.read() if file == "-" else _read_text(Path(file))
+    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query)
+    summarizer = _load(model)
+    try:
+        summarizer.check_options(options)
+        [summary] = summarizer.summarize([text], options)
+    except ModelError as exc:
+        _fail(exc.message)
+    if as_json:
+        typer.echo(SummarizeResponse.build(summary, summarizer.name, options).model_dump_json(indent=2))
+    else:
+        typer.echo(summary.summary)
+
+
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(help="Input JSONL: {id, text} per line (document also accepted).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output JSONL, one result per input line.")],
+    model: ModelOption = None,
+    max_tokens: MaxTokens = None,
+    min_tokens: MinTokens = None,
+    num_beams: NumBeams = None,
+    sentences: Sentences = None,
+    length: Length = None,
+    format: Format = "paragraph",
+    query: Query = None,
+    batch_size: BatchSize = None,
+    resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
+) -> None:
+    """Summarize a JSONL file; exits 1 if any document failed."""
+    if not source.is_file():
+        _fail(f"no input file at {source}")
+    settings = _settings()
+    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query)
+    summarizer = _load(model)
+    with tqdm(total=count_lines(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
+        try:
+            outcome = run_batch(
+                summarizer,
+                source,
+                output,
+                options,
+                batch_size=batch_size or settings.batch_size,
+                max_chars=settings.max_document_chars,
+                resume=resume,
+                progress=bar,
+            )
+        except ModelError as exc:
+            _fail(exc.message)
+        bar.update(outcome.skipped)
+    typer.echo(f"{outcome.written} written, {outcome.failed} failed, {outcome.skipped} already done", err=True)
+    raise typer.Exit(1 if outcome.failed else 0)
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the catalog and whether each model can load here."""
+    settings = _settings()
+    rows = []
+    for spec in settings.catalog().values():
+        reason = probe(spec)
+        default = " (default)" if spec.name == settings.default_model else ""
+        rows.append((spec.name + default, spec.kind, spec.source, "unavailable: " + reason if reason else "available"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+
+
+def main() -> None:
+    app()
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        _fail(f"invalid DOCSUM_* setting: {exc}")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def _load(model: str | None) -> Summarizer:
+    """A catalog name, or (unlike over HTTP) a local directory or hub id."""
+    settings = _settings()
+    try:
+        return load_by_name_or_source(model or settings.default_model, settings.catalog(), settings.load_settings())
+    except ModelError as exc:
+        _fail(exc.message)
+
+
+def _options(
+    max_tokens: int | None,
+    min_tokens: int | None,
+    num_beams: int | None,
+    sentences: int | None,
+    length: str | None,
+    format: str,
+    query: str | None,
+) -> SummaryOptions:
+    if length not in (None, "short", "medium", "long"):
+        _fail("--length must be short, medium or long")
+    if format not in ("paragraph", "bullets"):
+        _fail("--format must be paragraph or bullets")
+    if min_tokens is not None and max_tokens is not None and min_tokens > max_tokens:
+        _fail("--min-tokens must not exceed --max-tokens")
+    return SummaryOptions(
+        length=length,  # type: ignore[arg-type]
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        num_beams=num_beams,
+        sentences=sentences,
+        format=_format(format),
+        query=query,
+    )
+
+
+def _format(value: str) -> Literal["paragraph", "bullets"]:
+    return "bullets" if value == "bullets" else "paragraph"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {path}: {exc}")
+
+
+def _parse_or_exit(entry: str) -> None:
+    try:
+        parse_model_entry(entry)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"docsum: {message}", err=True)
+    raise typer.Exit(2)

@@ -1,0 +1,111 @@
+"""One error shape for every non-2xx answer, and the exceptions that produce it.
+
+Every error body is ``{"error": {"code", "message", "param"}, "request_id"}``;
+the framework's own 404, 405 and 422 are rewritten into it, and nothing ever
+answers with a stack trace.
+
+ServiceError (status, code)          raised by handlers
+├── InvalidRequest        422  invalid_request, duplicate_id, too_many_documents, ...
+└── PayloadTooLarge       413  body_too_large, document_too_large
+
+The model library's exceptions are mapped where they cross into HTTP:
+UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
+UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import InvalidInput, ModelError, ModelUnavailable, UnknownModel, UnsupportedOption
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(ServiceError):
+    status = 422
+    code = "invalid_request"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "payload_too_large"
+
+
+_MODEL_ERRORS: dict[type[ModelError], tuple[int, str]] = {
+    UnknownModel: (404, "model_not_found"),
+    ModelUnavailable: (503, "model_unavailable"),
+    UnsupportedOption: (422, "unsupported_option"),
+    InvalidInput: (422, "invalid_input"),
+}
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_body(code: str, message: str, param: str | None, request_id: str | None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "param": param}, "request_id": request_id}
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    return JSONResponse(error_body(code, message, param, request_id), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ModelError, _model_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    # Anything else is answered by RequestIdMiddleware: a 500 in this envelope.
+
+
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    return error_response(request, exc.status, exc.code, exc.message, exc.param)
+
+
+async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
+    status, code = next(
+        (mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), (422, "invalid_request")
+    )
+    return error_response(request, status, code, exc.message, exc.param)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    if first.get("type") == "json_invalid":
+        return error_response(request, 422, "invalid_json", f"the body is not valid JSON: {first['msg']}")
+    message = f"{param}: {first['msg']}" if param else str(first["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(request, 422, "invalid_request", message, param)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(request, exc.status_code, code, str(exc.detail), headers=exc.headers)

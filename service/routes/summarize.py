@@ -1,0 +1,34 @@
+"""POST /v1/summarize and /v1/summarize/batch: thin; the handler does the work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from service.handlers.summarize import SummarizeHandler
+from service.schemas import BatchRequest, BatchResponse, SummarizeRequest, SummarizeResponse
+
+router = APIRouter(prefix="/v1", tags=["summarize"])
+
+_ERRORS = {
+    404: {"description": "Unknown model"},
+    413: {"description": "Body or document too large"},
+    422: {"description": "Invalid request or option"},
+    503: {"description": "Model unavailable"},
+}
+
+
+def _handler(request: Request) -> SummarizeHandler:
+    handler: SummarizeHandler = request.app.state.summarize_handler
+    return handler
+
+
+@router.post("/summarize", response_model=SummarizeResponse, responses=_ERRORS)  # type: ignore[misc]
+async def summarize(body: SummarizeRequest, request: Request) -> SummarizeResponse:
+    """Summarize one document."""
+    return await _handler(request).summarize(body)
+
+
+@router.post("/summarize/batch", response_model=BatchResponse, responses=_ERRORS)  # type: ignore[misc]
+async def summarize_batch(body: BatchRequest, request: Request) -> BatchResponse:
+    """Summarize several documents; results come back in input order, one failure per document."""
+    return await _handler(request).summarize_batch(body)

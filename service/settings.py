@@ -1,0 +1,63 @@
+"""Every knob of the service, read once from ``DOCSUM_*`` variables or given in code.
+
+``create_app(settings)`` takes one of these; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.catalog import ModelSpec, build_catalog, parse_model_entry
+from models.loading import LoadSettings
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCSUM_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
+    default_model: str = Field("extractive", description="Catalog name used when a request names no model.")
+    models: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Extra catalog entries, NAME=SOURCE[@REVISION], comma-separated or a JSON list/object.",
+    )
+    device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bf16 where the hardware has it natively, else fp16 on GPU, fp32 on CPU."
+    )
+    batch_size: int = Field(8, ge=1, le=512, description="Documents per model call.")
+    max_document_chars: int = Field(200_000, ge=1, description="Characters per document; more is refused (413).")
+    max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
+    max_query_chars: int = Field(1000, ge=1, description="Characters in a `query`.")
+    log_level: str = Field("info", description="Python logging level.")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith(("{", "[")):
+                decoded = json.loads(text)
+                if isinstance(decoded, dict):
+                    return tuple(f"{name}={source}" for name, source in decoded.items())
+                return tuple(decoded)
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            parse_model_entry(entry)
+        return value
+
+    def catalog(self) -> dict[str, ModelSpec]:
+        return build_catalog(parse_model_entry(entry) for entry in self.models)
+
+    def load_settings(self) -> LoadSettings:
+        return LoadSettings(device=self.device, dtype=self.dtype)

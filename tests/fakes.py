@@ -1,0 +1,60 @@
+"""A summarizer that needs no model: records what it was asked, answers predictably."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from models.errors import UnsupportedOption
+from models.text import count_words, render
+from models.types import Summary, SummaryOptions
+
+FAIL_MARKER = "PLEASE-FAIL"
+
+
+class FakeSummarizer:
+    """Summary = the first five words. A text containing FAIL_MARKER makes its batch raise."""
+
+    kind = "seq2seq"
+
+    def __init__(self, name: str = "fake", max_input_tokens: int = 50) -> None:
+        self.name = name
+        self._max_input_tokens = max_input_tokens
+        self.calls: list[list[str]] = []
+        self.threads: set[str] = set()
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._max_input_tokens
+
+    def check_options(self, options: SummaryOptions) -> None:
+        if options.sentences is not None:
+            raise UnsupportedOption("fake models take no sentence count", param="sentences")
+
+    def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            self.calls.append(list(texts))
+            self.threads.add(threading.current_thread().name)
+        try:
+            if any(FAIL_MARKER in text for text in texts):
+                raise RuntimeError("the fake model broke")
+            return [self._one(text, options) for text in texts]
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _one(self, text: str, options: SummaryOptions) -> Summary:
+        words = text.split()
+        head = words[: options.max_tokens or 5]
+        tokens = count_words(text)
+        return Summary(
+            summary=render([" ".join(head)], options.format),
+            input_tokens=tokens,
+            output_tokens=len(head),
+            truncated=tokens > self._max_input_tokens,
+        )
