@@ -86,19 +86,28 @@ class ModelStatus:
 
 
 Loader = Callable[[ModelSpec], Summarizer]
+Probe = Callable[[ModelSpec], "str | None"]
 
 
 class ModelRegistry:
-    """Loads catalog models on first use, once, and remembers why a load failed."""
+    """Loads catalog models on first use, once, and remembers why a load failed.
 
-    def __init__(self, catalog: Mapping[str, ModelSpec], loader: Loader | None = None) -> None:
+    ``probe`` tells, without loading, why a model surely cannot load; it goes with
+    the loader it knows about. Without a loader, the default one and its probe.
+    """
+
+    def __init__(
+        self, catalog: Mapping[str, ModelSpec], loader: Loader | None = None, probe: Probe | None = None
+    ) -> None:
+        if loader is None:
+            loader, probe = default_loader(LoadSettings()), probe_source
         self._specs = dict(catalog)
-        self._loader = loader or default_loader(LoadSettings())
+        self._loader = loader
         self._loaded: dict[str, Summarizer] = {}
         self._failures: dict[str, str] = {}
         self._locks = {name: threading.Lock() for name in self._specs}
         for spec in self._specs.values():
-            reason = probe(spec)
+            reason = probe(spec) if probe is not None else None
             if reason is not None:
                 self._failures[spec.name] = reason
 
@@ -169,18 +178,16 @@ def default_loader(settings: LoadSettings) -> Loader:
     return load
 
 
-def load_by_name_or_source(
-    name_or_source: str, catalog: Mapping[str, ModelSpec], settings: LoadSettings
-) -> Summarizer:
+def load_by_name_or_source(name_or_source: str, catalog: Mapping[str, ModelSpec], settings: LoadSettings) -> Summarizer:
     """For the CLI: a catalog name, or else a local directory or hub id."""
     spec = catalog.get(name_or_source) or ModelSpec(Path(name_or_source).name or name_or_source, name_or_source)
-    reason = probe(spec)
+    reason = probe_source(spec)
     if reason is not None:
         raise ModelUnavailable(reason, param="model")
     return default_loader(settings)(spec)
 
 
-def probe(spec: ModelSpec) -> str | None:
+def probe_source(spec: ModelSpec) -> str | None:
     """Why the model surely cannot load, found without loading it; ``None`` if it may."""
     if spec.kind == "extractive":
         return None

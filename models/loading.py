@@ -70,7 +70,7 @@ def resolve_dtype(requested: DTypeName, device: torch.device) -> torch.dtype:
     import torch
 
     if requested != "auto":
-        return getattr(torch, requested)  # type: ignore[no-any-return]
+        return getattr(torch, requested)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":

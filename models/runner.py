@@ -85,7 +85,7 @@ def _summarize_window(
     runnable.sort(key=lambda i: len(window[i].text), reverse=True)
     for start in range(0, len(runnable), batch_size):
         batch = runnable[start : start + batch_size]
-        for index, result in zip(batch, _summarize_batch(summarizer, [window[i] for i in batch], options)):
+        for index, result in zip(batch, _summarize_batch(summarizer, [window[i] for i in batch], options), strict=True):
             results[index] = result
     for index in range(len(window)):
         yield results[index]

@@ -20,7 +20,7 @@ import torch
 from models.errors import UnsupportedOption
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.text import render, split_sentences
-from models.types import LengthPreset, Summary, SummaryOptions
+from models.types import LengthPreset, ModelKind, Summary, SummaryOptions
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -47,7 +47,7 @@ class Seq2SeqSummarizer:
     """One loaded checkpoint. Thread-safe: a lock keeps one batch in flight, since
     fast tokenizers fail with "Already borrowed" when two threads share them."""
 
-    kind = "seq2seq"
+    kind: ModelKind = "seq2seq"
 
     def __init__(self, name: str, model: Any, tokenizer: Any, device: torch.device) -> None:
         self.name = name
@@ -73,9 +73,7 @@ class Seq2SeqSummarizer:
     def check_options(self, options: SummaryOptions) -> None:
         for name in ("sentences", "query"):
             if options.is_set(name):
-                raise UnsupportedOption(
-                    f"`{name}` is for extractive models; {self.name} writes new text", param=name
-                )
+                raise UnsupportedOption(f"`{name}` is for extractive models; {self.name} writes new text", param=name)
         limit = self.max_output_tokens
         for name in ("max_tokens", "min_tokens"):
             value = getattr(options, name)
@@ -107,7 +105,7 @@ class Seq2SeqSummarizer:
 
     def forward(self, inputs: ModelInputs, generation_kwargs: dict[str, Any]) -> torch.Tensor:
         with torch.inference_mode():
-            return self.model.generate(  # type: ignore[no-any-return]
+            return self.model.generate(
                 input_ids=inputs.input_ids.to(self.device),
                 attention_mask=inputs.attention_mask.to(self.device),
                 **generation_kwargs,
@@ -134,15 +132,16 @@ class Seq2SeqSummarizer:
         max_tokens = options.max_tokens if options.max_tokens is not None else max_tokens
         min_tokens = options.min_tokens if options.min_tokens is not None else min_tokens
         if max_tokens is not None:
+            max_tokens = _clamp(max_tokens, self.max_output_tokens)
             kwargs.pop("max_length", None)
-            kwargs["max_new_tokens"] = _clamp(max_tokens, self.max_output_tokens)
-            if min_tokens is None:
-                # A checkpoint minimum above the requested maximum would force every summary to the maximum.
-                default_min = kwargs.pop("min_length", None) or self.model.generation_config.min_length or 0
-                min_tokens = min(default_min, max_tokens)
+            kwargs["max_new_tokens"] = max_tokens
+            # min_length counts the decoder start token; one above the new maximum would override it.
+            checkpoint_min = kwargs.get("min_length", self.model.generation_config.min_length) or 0
+            if min_tokens is None and checkpoint_min - 1 > max_tokens:
+                min_tokens = max_tokens
         if min_tokens is not None:
             kwargs.pop("min_length", None)
-            kwargs["min_new_tokens"] = min(min_tokens, kwargs.get("max_new_tokens", min_tokens))
+            kwargs["min_new_tokens"] = min_tokens if max_tokens is None else min(min_tokens, max_tokens)
         for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
             value = getattr(options, name)
             if value is not None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from models.catalog import ModelRegistry, default_loader
+from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
 from service.engine import Engine
 from service.errors import install_error_handlers
@@ -26,7 +26,7 @@ VERSION = "0.1.0"
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes)."""
     settings = settings or Settings()
-    registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()))
+    registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
     engine = Engine(registry, batch_size=settings.batch_size, max_chars=settings.max_document_chars)
 

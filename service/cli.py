@@ -10,7 +10,7 @@ from typing import Annotated, Literal, NoReturn
 import typer
 from tqdm import tqdm
 
-from models.catalog import load_by_name_or_source, parse_model_entry, probe
+from models.catalog import load_by_name_or_source, parse_model_entry, probe_source
 from models.errors import ModelError
 from models.types import Summarizer, SummaryOptions
 from service.batchfile import count_lines, run_batch
@@ -137,7 +137,7 @@ def list_models() -> None:
     settings = _settings()
     rows = []
     for spec in settings.catalog().values():
-        reason = probe(spec)
+        reason = probe_source(spec)
         default = " (default)" if spec.name == settings.default_model else ""
         rows.append((spec.name + default, spec.kind, spec.source, "unavailable: " + reason if reason else "available"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

@@ -15,6 +15,7 @@ UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,7 +69,12 @@ def error_body(code: str, message: str, param: str | None, request_id: str | Non
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     return JSONResponse(error_body(code, message, param, request_id), status_code=status, headers=headers)

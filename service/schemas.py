@@ -90,7 +90,9 @@ class SummarizeResponse(BaseModel):
     def build(cls, summary: Summary, model: str, options: SummaryOptions) -> SummarizeResponse:
         sentences = None
         if summary.sentences is not None:
-            sentences = [SentenceOut(text=s.text, offset=s.offset, length=s.length, score=s.score) for s in summary.sentences]
+            sentences = [
+                SentenceOut(text=s.text, offset=s.offset, length=s.length, score=s.score) for s in summary.sentences
+            ]
         return cls(
             summary=summary.summary,
             model=model,

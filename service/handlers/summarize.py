@@ -21,7 +21,9 @@ class SummarizeHandler:
         limit = self.settings.max_document_chars
         if len(request.text) > limit:
             raise PayloadTooLarge(
-                f"text has {len(request.text)} characters; the limit is {limit}", code="document_too_large", param="text"
+                f"text has {len(request.text)} characters; the limit is {limit}",
+                code="document_too_large",
+                param="text",
             )
         model, options = self._model_and_options(request)
         [summary] = await self.engine.summarize(model, [request.text], options)
@@ -36,7 +38,9 @@ class SummarizeHandler:
             )
         duplicates = [doc_id for doc_id, n in Counter(d.id for d in request.documents).items() if n > 1]
         if duplicates:
-            raise InvalidRequest(f"duplicate document ids: {', '.join(duplicates[:5])}", code="duplicate_id", param="documents")
+            raise InvalidRequest(
+                f"duplicate document ids: {', '.join(duplicates[:5])}", code="duplicate_id", param="documents"
+            )
         model, options = self._model_and_options(request)
         documents = [Document(d.id, d.text) for d in request.documents]
         results = await self.engine.summarize_documents(model, documents, options)

@@ -10,12 +10,12 @@ from service.errors import error_response
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")  # type: ignore[misc]
+@router.get("/health")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=None)  # type: ignore[misc]
+@router.get("/ready", response_model=None)
 async def ready(request: Request) -> dict[str, str] | JSONResponse:
     registry = request.app.state.engine.registry
     default = request.app.state.settings.default_model

@@ -23,7 +23,7 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
-@router.get("/models", response_model=ModelList)  # type: ignore[misc]
+@router.get("/models", response_model=ModelList)
 async def list_models(request: Request) -> ModelList:
     """Every catalog model: whether it is loaded, or why it cannot be."""
     registry = request.app.state.engine.registry

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
 from service.handlers.summarize import SummarizeHandler
@@ -9,7 +11,7 @@ from service.schemas import BatchRequest, BatchResponse, SummarizeRequest, Summa
 
 router = APIRouter(prefix="/v1", tags=["summarize"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model"},
     413: {"description": "Body or document too large"},
     422: {"description": "Invalid request or option"},
@@ -22,13 +24,13 @@ def _handler(request: Request) -> SummarizeHandler:
     return handler
 
 
-@router.post("/summarize", response_model=SummarizeResponse, responses=_ERRORS)  # type: ignore[misc]
+@router.post("/summarize", response_model=SummarizeResponse, responses=_ERRORS)
 async def summarize(body: SummarizeRequest, request: Request) -> SummarizeResponse:
     """Summarize one document."""
     return await _handler(request).summarize(body)
 
 
-@router.post("/summarize/batch", response_model=BatchResponse, responses=_ERRORS)  # type: ignore[misc]
+@router.post("/summarize/batch", response_model=BatchResponse, responses=_ERRORS)
 async def summarize_batch(body: BatchRequest, request: Request) -> BatchResponse:
     """Summarize several documents; results come back in input order, one failure per document."""
     return await _handler(request).summarize_batch(body)

@@ -23,7 +23,10 @@ def assert_exact_offsets(document: str) -> None:
             "Dr. Smith went to Washington on Jan. 5. He met J. K. Rowling there... It was fine!",
             ["Dr. Smith went to Washington on Jan. 5.", "He met J. K. Rowling there...", "It was fine!"],
         ),
-        ("Prices rose 3.5% in the U.S. last year. See Fig. 2 for details.", ["Prices rose 3.5% in the U.S. last year.", "See Fig. 2 for details."]),
+        (
+            "Prices rose 3.5% in the U.S. last year. See Fig. 2 for details.",
+            ["Prices rose 3.5% in the U.S. last year.", "See Fig. 2 for details."],
+        ),
         ('He said "stop." Then he left.', ['He said "stop."', "Then he left."]),
         ("It works (mostly.) Good enough.", ["It works (mostly.)", "Good enough."]),
         ("Hallo Welt. Das ist ein Test! Wirklich?", ["Hallo Welt.", "Das ist ein Test!", "Wirklich?"]),
@@ -41,7 +44,9 @@ def test_splits_sentences_in_several_scripts(document: str, expected: list[str])
 
 
 def test_tokenized_text_with_spaced_punctuation() -> None:
-    document = "( CNN ) He lost a team last year . But now it 's her turn . `` It is over , '' he said . Who is V. Stiviano ?"
+    document = (
+        "( CNN ) He lost a team last year . But now it 's her turn . `` It is over , '' he said . Who is V. Stiviano ?"
+    )
     assert texts(document) == [
         "( CNN ) He lost a team last year .",
         "But now it 's her turn .",
@@ -52,7 +57,12 @@ def test_tokenized_text_with_spaced_punctuation() -> None:
 
 def test_lowercased_text_still_splits() -> None:
     document = "wheat is a crop. it is grown widely. seeds contain starch, e.g. amylose. germination takes days."
-    assert texts(document) == ["wheat is a crop.", "it is grown widely.", "seeds contain starch, e.g. amylose.", "germination takes days."]
+    assert texts(document) == [
+        "wheat is a crop.",
+        "it is grown widely.",
+        "seeds contain starch, e.g. amylose.",
+        "germination takes days.",
+    ]
 
 
 def test_lowercase_after_period_in_cased_text_is_not_a_boundary() -> None:

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from models.catalog import BUILTIN_MODELS, ModelRegistry
+from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_source
+from models.loading import LoadSettings
 from service.app import create_app
 from service.settings import Settings
 from tests.fakes import FakeSummarizer
@@ -18,7 +19,7 @@ def fake() -> FakeSummarizer:
 
 @pytest.fixture
 def registry(fake: FakeSummarizer) -> ModelRegistry:
-    registry = ModelRegistry(BUILTIN_MODELS)
+    registry = ModelRegistry(BUILTIN_MODELS, default_loader(LoadSettings()), probe_source)
     registry.add(fake)
     return registry
 

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from models.catalog import ModelRegistry, ModelSpec
+from models.errors import UnknownModel
+from service.app import create_app
+from service.settings import Settings
 from tests.fakes import FAIL_MARKER, FakeSummarizer
 
 
@@ -123,7 +128,9 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
         ({"text": "x", "query": "q" * 1001}, "query_too_long", "query"),
     ],
 )
-def test_bad_requests_get_422_in_the_envelope(client: TestClient, body: dict[str, Any], code: str, param: str | None) -> None:
+def test_bad_requests_get_422_in_the_envelope(
+    client: TestClient, body: dict[str, Any], code: str, param: str | None
+) -> None:
     assert_envelope(client.post("/v1/summarize", json=body), 422, code, param)
 
 
@@ -162,7 +169,11 @@ def test_streamed_body_over_the_size_limit_is_413(client: TestClient) -> None:
             yield b"x" * 1000
         yield b'"}'
 
-    assert_envelope(client.post("/v1/summarize", content=chunks(), headers={"content-type": "application/json"}), 413, "body_too_large")
+    assert_envelope(
+        client.post("/v1/summarize", content=chunks(), headers={"content-type": "application/json"}),
+        413,
+        "body_too_large",
+    )
 
 
 def test_model_failure_is_a_clean_500(client: TestClient) -> None:
@@ -181,7 +192,30 @@ def test_concurrent_requests_never_share_the_model(client: TestClient, fake: Fak
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda i: client.post("/v1/summarize", json={"text": f"doc {i}"}).status_code, range(24)))
+        statuses = list(
+            pool.map(lambda i: client.post("/v1/summarize", json={"text": f"doc {i}"}).status_code, range(24))
+        )
     assert statuses == [200] * 24
     assert fake.max_in_flight == 1
     assert len(fake.threads) == 1
+
+
+def test_ready_is_503_until_the_default_model_loads(settings: Settings) -> None:
+    release = threading.Event()
+
+    def slow_loader(spec: ModelSpec) -> FakeSummarizer:
+        release.wait(10)
+        return FakeSummarizer(spec.name)
+
+    registry = ModelRegistry({"slow": ModelSpec("slow", "org/slow")}, slow_loader)
+    with TestClient(create_app(settings.model_copy(update={"default_model": "slow"}), registry)) as client:
+        assert_envelope(client.get("/ready"), 503, "not_ready")
+        assert client.get("/health").status_code == 200
+        release.set()
+        assert client.post("/v1/summarize", json={"text": "now it works"}).status_code == 200
+        assert client.get("/ready").status_code == 200
+
+
+def test_unknown_default_model_fails_at_start_up(registry: ModelRegistry) -> None:
+    with pytest.raises(UnknownModel):
+        create_app(Settings(default_model="nope"), registry)

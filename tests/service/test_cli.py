@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+
+runner = CliRunner()
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def batch_input(tmp_path: Path, news_article: str) -> Path:
+    lines = [
+        json.dumps({"id": "first", "text": news_article}),
+        "{this is not json",
+        json.dumps({"id": 7, "document": "A short note. It has two sentences."}),
+        json.dumps({"id": "no-text"}),
+        json.dumps({"id": "last", "text": "Final words here. And more after."}),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_batch_writes_every_line_in_order_and_exits_1_on_failures(batch_input: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["batch", str(batch_input), "-o", str(out), "--sentences", "1"])
+    assert result.exit_code == 1, result.output
+    rows = read_jsonl(out)
+    assert [row["id"] for row in rows] == ["first", "line-2", "7", "no-text", "last"]
+    assert rows[1]["error"]["code"] == "invalid_line"  # type: ignore[index]
+    assert rows[3]["error"]["code"] == "invalid_line"  # type: ignore[index]
+    assert rows[2]["summary"] == "A short note."
+    assert rows[0]["model"] == "extractive" and len(rows[0]["sentences"]) == 1  # type: ignore[arg-type]
+
+
+def test_resume_skips_done_ids_and_drops_a_torn_line(batch_input: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    runner.invoke(app, ["batch", str(batch_input), "-o", str(out)])
+    complete = out.read_text().splitlines(keepends=True)
+    # A run killed while writing its third line.
+    out.write_text("".join(complete[:2]) + complete[2][:15])
+    result = runner.invoke(app, ["batch", str(batch_input), "-o", str(out), "--resume"])
+    rows = read_jsonl(out)
+    assert [row["id"] for row in rows] == ["first", "line-2", "7", "no-text", "last"]
+    assert rows == [json.loads(line) for line in complete]
+    assert "3 written" in result.output and "2 already done" in result.output
+
+
+def test_batch_with_all_good_lines_exits_0(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": "One sentence. Two sentences."}) + "\n")
+    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+
+
+def test_batch_with_a_local_seq2seq_checkpoint(tmp_path: Path, tiny_bart_dir: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": str(i), "text": f"Document number {i} is here."}) + "\n" for i in range(5))
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app,
+        ["batch", str(source), "-o", str(out), "--model", str(tiny_bart_dir), "--max-tokens", "6", "--batch-size", "2"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_jsonl(out)
+    assert [row["id"] for row in rows] == ["0", "1", "2", "3", "4"]
+    assert all(row["summary"] and row["usage"]["output_tokens"] > 0 for row in rows)  # type: ignore[index]
+
+
+def test_summarize_prints_the_summary(tmp_path: Path, news_article: str) -> None:
+    path = tmp_path / "article.txt"
+    path.write_text(news_article)
+    result = runner.invoke(app, ["summarize", str(path), "--sentences", "2", "--format", "bullets"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("- ") for line in lines)
+
+
+def test_summarize_reads_stdin_and_prints_json(news_article: str) -> None:
+    result = runner.invoke(app, ["summarize", "-", "--json", "--query", "ferry service"], input=news_article)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert any("ferry" in sentence["text"] for sentence in body["sentences"])
+
+
+def test_summarize_reports_bad_options_and_models_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("Some text.")
+    beams = runner.invoke(app, ["summarize", str(path), "--num-beams", "2"])
+    assert beams.exit_code == 2 and "num_beams" in beams.output
+    missing = runner.invoke(app, ["summarize", str(path), "--model", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no checkpoint directory" in missing.output
+
+
+def test_models_lists_the_catalog_with_availability(monkeypatch: pytest.MonkeyPatch, tiny_bart_dir: Path) -> None:
+    monkeypatch.setenv("DOCSUM_MODELS", f"tiny={tiny_bart_dir}")
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "available" in lines["tiny"] and "unavailable" not in lines["tiny"]
+    assert "unavailable" in lines["bart-large-cnn"]
+    assert "(default)" in lines["extractive"]
