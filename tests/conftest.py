@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+
+# huggingface_hub reads these once, at import: set them before anything imports it.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.checkpoints import build_tiny_bart, build_tiny_t5  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's DOCSUM_* settings, Hugging Face cache or network."""
+    for name in list(os.environ):
+        if name.startswith("DOCSUM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf-home"))
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bart(tmp_path_factory.mktemp("tiny-bart"))
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture
+def news_article() -> str:
+    return NEWS_ARTICLE
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
+
+
+NEWS_ARTICLE = (
+    "The city council voted on Tuesday to build a new bridge across the river, ending a decade of debate. "
+    "The bridge will cost 40 million dollars and take three years to finish, officials said. "
+    "Mayor Ana Ortiz called the vote a turning point for the region's economy. "
+    "Critics argued that the money should go to schools instead. "
+    "Construction is expected to begin next spring, once federal permits are approved. "
+    "The old ferry service, which carries about 2,000 people a day, will keep running until the bridge opens. "
+    "Local businesses on both banks welcomed the decision. "
+    "A public meeting on the design will be held next month at the central library. "
+    "The council also approved a new budget for road repairs. "
+    "Residents can send comments on the plan until the end of the year."
+)
