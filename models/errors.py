@@ -6,6 +6,7 @@ ModelError                 base of everything the library raises on purpose
 │   └── UnsafeCheckpoint   weights that are not safetensors
 ├── UnsupportedOption      an option the chosen summarizer cannot honour
 └── InvalidInput           a document the summarizer cannot take (empty, ...)
+    └── InputTooLong       longer than the model's window, with truncation "error"
 
 The service maps each of these to one HTTP status and error code; see
 ``service/errors.py``.
@@ -41,3 +42,16 @@ class UnsupportedOption(ModelError):
 
 class InvalidInput(ModelError):
     """The document cannot be summarized as given."""
+
+
+class InputTooLong(InvalidInput):
+    """The document does not fit the model's window and the caller asked not to cut it."""
+
+    def __init__(self, input_tokens: int, max_input_tokens: int) -> None:
+        super().__init__(
+            f"the input has {input_tokens} tokens; the model reads at most {max_input_tokens} "
+            '(use truncation "chunk" or "head")',
+            param="text",
+        )
+        self.input_tokens = input_tokens
+        self.max_input_tokens = max_input_tokens

@@ -31,6 +31,7 @@ class LoadSettings:
     device: str = "auto"
     dtype: DTypeName = "auto"
     revision: str | None = None
+    threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default (one per core)
 
 
 def is_local_source(source: str) -> bool:
@@ -91,6 +92,9 @@ def cpu_has_native_bf16() -> bool:
 def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[object, object, torch.device]:
     """Load a seq2seq model and its tokenizer, or raise ``ModelUnavailable`` saying why."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a library does not draw on the caller's terminal
 
     local = is_local_source(source)
     location = str(Path(source).expanduser()) if local else source

@@ -11,16 +11,19 @@ its ``generation_config`` and ``task_specific_params["summarization"]`` (T5's
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import TextStreamer
+from transformers.generation.streamers import BaseStreamer
 
-from models.errors import UnsupportedOption
+from models.errors import InputTooLong, UnsupportedOption
 from models.loading import LoadSettings, load_model_and_tokenizer
+from models.longdoc import reindexed, summarize_in_chunks
 from models.text import render, split_sentences
-from models.types import LengthPreset, ModelKind, Summary, SummaryOptions
+from models.types import EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -49,8 +52,21 @@ class Seq2SeqSummarizer:
 
     kind: ModelKind = "seq2seq"
 
-    def __init__(self, name: str, model: Any, tokenizer: Any, device: torch.device) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        tokenizer: Any,
+        device: torch.device,
+        *,
+        chunk_overlap_tokens: int = 0,
+        map_batch_tokens: int = 16_384,
+    ) -> None:
         self.name = name
+        # Long documents: tokens of context repeated across a chunk cut, and how many
+        # input tokens one batched map call may take (chunks per call = this / window).
+        self.chunk_overlap_tokens = chunk_overlap_tokens
+        self.map_batch_tokens = map_batch_tokens
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -60,6 +76,9 @@ class Seq2SeqSummarizer:
         self.task_defaults: dict[str, Any] = {k: v for k, v in summarization.items() if k != "prefix"}
         self._max_input_tokens = _input_window(model.config, tokenizer)
         self.max_output_tokens = _output_window(model.config)
+        default_length = self.task_defaults.get("max_length") or model.generation_config.max_length
+        # max_length counts the decoder start token; checkpoints without one get a news-summary length.
+        self.default_max_new_tokens: int = default_length - 1 if default_length else 128
 
     @classmethod
     def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
@@ -80,19 +99,57 @@ class Seq2SeqSummarizer:
             if limit is not None and value is not None and value > limit:
                 raise UnsupportedOption(f"{self.name} generates at most {limit} tokens", param=name)
 
-    def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
+    def summarize(
+        self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        """Summaries in input order. Inputs over the window follow ``options.truncation``:
+        chunked map-reduce (see ``models.longdoc``), head truncation, or ``InputTooLong``."""
         self.check_options(options)
         with self._lock:
-            inputs = self.preprocess(texts)
-            generated = self.forward(inputs, self.generation_kwargs(options))
-            return self.postprocess(generated, inputs, options)
+            lengths = self.count_input_tokens(texts)
+            window = self.max_input_tokens
+            too_long = [n > window for n in lengths]
+            if options.truncation == "error" and any(too_long):
+                raise InputTooLong(max(lengths), window)
+            chunked = [options.truncation == "chunk" and over for over in too_long]
+            fitting = [i for i, chunk in enumerate(chunked) if not chunk]
+            long = [i for i, chunk in enumerate(chunked) if chunk]
+            results: dict[int, Summary] = {}
+            if fitting:
+                subset = [texts[i] for i in fitting]
+                summaries = self.summarize_fitting(subset, options, reindexed(on_event, fitting))
+                results.update(zip(fitting, summaries, strict=True))
+            if long:
+                subset = [texts[i] for i in long]
+                summaries = summarize_in_chunks(self, subset, options, reindexed(on_event, long))
+                results.update(zip(long, summaries, strict=True))
+            return [results[i] for i in range(len(texts))]
+
+    def summarize_fitting(
+        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        """One pass, inputs cut at the head to fit. The caller holds the lock."""
+        inputs = self.preprocess(texts)
+        generated = self.forward(inputs, self.generation_kwargs(options), self._streamer(on_event, len(texts)))
+        return self.postprocess(generated, inputs, options)
+
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length as the model would take it: prefix and special tokens included."""
+        prefixed = [self.prefix + text for text in texts]
+        return [len(ids) for ids in self.tokenizer(prefixed, verbose=False)["input_ids"]]
+
+    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
+        """Plain summaries of texts that fit the window, for the map and reduce steps."""
+        inputs = self.preprocess(texts)
+        generated = self.forward(inputs, self.generation_kwargs(options))
+        return [" ".join(t.split()) for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
 
     def preprocess(self, texts: Sequence[str]) -> ModelInputs:
         """Tokenize with the prefix; cut inputs longer than the window at the head."""
         prefixed = [self.prefix + text for text in texts]
         window = self.max_input_tokens
         # Counted before truncation so usage reports the whole document.
-        full_lengths = tuple(len(ids) for ids in self.tokenizer(prefixed, verbose=False)["input_ids"])
+        full_lengths = tuple(self.count_input_tokens(texts))
         encoded = self.tokenizer(
             prefixed, truncation=True, max_length=window, padding=True, return_tensors="pt", verbose=False
         )
@@ -103,11 +160,16 @@ class Seq2SeqSummarizer:
             truncated=tuple(n > window for n in full_lengths),
         )
 
-    def forward(self, inputs: ModelInputs, generation_kwargs: dict[str, Any]) -> torch.Tensor:
+    def forward(
+        self, inputs: ModelInputs, generation_kwargs: dict[str, Any], streamer: BaseStreamer | None = None
+    ) -> torch.Tensor:
+        if streamer is not None and generation_kwargs.get("num_beams", self.model.generation_config.num_beams) > 1:
+            streamer = None  # transformers streams greedy and sampled search only
         with torch.inference_mode():
             return self.model.generate(
                 input_ids=inputs.input_ids.to(self.device),
                 attention_mask=inputs.attention_mask.to(self.device),
+                streamer=streamer,
                 **generation_kwargs,
             ).cpu()
 
@@ -131,17 +193,16 @@ class Seq2SeqSummarizer:
         min_tokens, max_tokens = LENGTH_PRESETS[options.length] if options.length else (None, None)
         max_tokens = options.max_tokens if options.max_tokens is not None else max_tokens
         min_tokens = options.min_tokens if options.min_tokens is not None else min_tokens
+        # Lengths are given as max_length/min_length, which count the decoder start token
+        # (hence + 1): the same as max_new_tokens, without transformers logging that both are set.
         if max_tokens is not None:
             max_tokens = _clamp(max_tokens, self.max_output_tokens)
-            kwargs.pop("max_length", None)
-            kwargs["max_new_tokens"] = max_tokens
-            # min_length counts the decoder start token; one above the new maximum would override it.
+            kwargs["max_length"] = max_tokens + 1
             checkpoint_min = kwargs.get("min_length", self.model.generation_config.min_length) or 0
-            if min_tokens is None and checkpoint_min - 1 > max_tokens:
-                min_tokens = max_tokens
+            if min_tokens is None and checkpoint_min > max_tokens + 1:
+                min_tokens = max_tokens  # a checkpoint minimum above the new maximum would override it
         if min_tokens is not None:
-            kwargs.pop("min_length", None)
-            kwargs["min_new_tokens"] = min_tokens if max_tokens is None else min(min_tokens, max_tokens)
+            kwargs["min_length"] = (min_tokens if max_tokens is None else min(min_tokens, max_tokens)) + 1
         for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
             value = getattr(options, name)
             if value is not None:
@@ -150,11 +211,36 @@ class Seq2SeqSummarizer:
             _drop_beam_only_settings(kwargs, self.model.generation_config)
         return kwargs
 
+    def _streamer(self, on_event: EventSink | None, batch_size: int) -> BaseStreamer | None:
+        """Token events for a lone document; a batch is not streamed token by token."""
+        if on_event is None or batch_size != 1:
+            return None
+        return _DeltaStreamer(self.tokenizer, lambda text: on_event(TokenEvent(0, text)))
+
     def _count_generated(self, row: torch.Tensor) -> int:
-        """Generated tokens, not counting the decoder start token and padding."""
-        pad = self.tokenizer.pad_token_id
+        """Generated tokens up to the first end-of-sequence, the decoder start token aside.
+
+        Not "tokens other than padding": batched beam search fills finished rows with
+        the EOS id where the pad id is 0 (T5), which would overcount.
+        """
         body = row[1:]
+        eos = (body == self.tokenizer.eos_token_id).nonzero()
+        if len(eos):
+            return int(eos[0, 0]) + 1
+        pad = self.tokenizer.pad_token_id
         return int((body != pad).sum()) if pad is not None else int(body.numel())
+
+
+class _DeltaStreamer(TextStreamer):  # type: ignore[misc]
+    """Hands each newly finished piece of text to a callback instead of printing it."""
+
+    def __init__(self, tokenizer: Any, emit: Callable[[str], None]) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._emit = emit
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self._emit(text)
 
 
 def _render_generated(text: str, options: SummaryOptions) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 LengthPreset = Literal["short", "medium", "long"]
 SummaryFormat = Literal["paragraph", "bullets"]
 ModelKind = Literal["extractive", "seq2seq"]
+# What to do with input longer than the model's window: summarize it in chunks
+# (map-reduce), keep its head, or refuse it.
+Truncation = Literal["chunk", "head", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,7 @@ class SummaryOptions:
     sentences: int | None = None
     format: SummaryFormat = "paragraph"
     query: str | None = None
+    truncation: Truncation = "chunk"
 
     def is_set(self, name: str) -> bool:
         return getattr(self, name) is not None
@@ -40,14 +44,52 @@ class ScoredSentence:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkSummary:
+    """Provenance of a long document's summary: ``source[offset:offset + length]`` was summarized as ``summary``."""
+
+    offset: int
+    length: int
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
-    """One document's summary, already rendered in the requested format."""
+    """One document's summary, already rendered in the requested format.
+
+    ``chunks`` and ``reduce_rounds`` are set when the document was summarized in
+    chunks: the map step's chunks, and how many reduce passes followed (the final
+    pass included).
+    """
 
     summary: str
     input_tokens: int
     output_tokens: int
     truncated: bool = False
     sentences: tuple[ScoredSentence, ...] | None = None
+    chunks: tuple[ChunkSummary, ...] | None = None
+    reduce_rounds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """A chunk of document ``index`` is summarized: ``done`` of ``total`` in reduce ``round`` (0 is the map)."""
+
+    index: int
+    done: int
+    total: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """New text of document ``index``'s summary while it is generated."""
+
+    index: int
+    text: str
+
+
+SummaryEvent = ProgressEvent | TokenEvent
+EventSink = Callable[[SummaryEvent], None]
 
 
 @runtime_checkable
@@ -57,7 +99,9 @@ class Summarizer(Protocol):
     ``summarize`` takes a batch and returns one summary per text, in order. It is
     synchronous and may be slow; callers decide which thread runs it.
     ``check_options`` raises :class:`models.errors.UnsupportedOption` for an
-    option the summarizer cannot honour, before any work is done.
+    option the summarizer cannot honour, before any work is done. ``on_event``,
+    when given, hears progress and token events as they happen (on the calling
+    thread); a summarizer with nothing to report in between may stay silent.
     """
 
     name: str
@@ -68,4 +112,6 @@ class Summarizer(Protocol):
 
     def check_options(self, options: SummaryOptions) -> None: ...
 
-    def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]: ...
+    def summarize(
+        self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None
+    ) -> list[Summary]: ...

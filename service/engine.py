@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from models.catalog import ModelRegistry
 from models.runner import Document, DocumentResult, summarize_documents
-from models.types import Summarizer, Summary, SummaryOptions
+from models.types import EventSink, Summarizer, Summary, SummaryOptions
 
 T = TypeVar("T")
 
@@ -29,10 +29,14 @@ class Engine:
         self._workers: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
 
-    async def summarize(self, model: str, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
+    async def summarize(
+        self, model: str, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        """``on_event`` is called on the worker thread: hand events to the loop thread-safely."""
+
         def work(summarizer: Summarizer) -> list[Summary]:
             summarizer.check_options(options)
-            return summarizer.summarize(texts, options)
+            return summarizer.summarize(texts, options, on_event=on_event)
 
         return await self._run(model, work)
 

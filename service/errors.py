@@ -10,7 +10,9 @@ ServiceError (status, code)          raised by handlers
 
 The model library's exceptions are mapped where they cross into HTTP:
 UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
-UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input.
+UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input ·
+InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
+and ``max_input_tokens``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.errors import InvalidInput, ModelError, ModelUnavailable, UnknownModel, UnsupportedOption
+from models.errors import InputTooLong, InvalidInput, ModelError, ModelUnavailable, UnknownModel, UnsupportedOption
 
 
 class ServiceError(Exception):
@@ -49,6 +51,7 @@ class PayloadTooLarge(ServiceError):
 
 
 _MODEL_ERRORS: dict[type[ModelError], tuple[int, str]] = {
+    InputTooLong: (422, "input_too_long"),
     UnknownModel: (404, "model_not_found"),
     ModelUnavailable: (503, "model_unavailable"),
     UnsupportedOption: (422, "unsupported_option"),
@@ -64,8 +67,11 @@ _HTTP_CODES = {
 }
 
 
-def error_body(code: str, message: str, param: str | None, request_id: str | None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "param": param}, "request_id": request_id}
+def error_body(
+    code: str, message: str, param: str | None, request_id: str | None, **details: object
+) -> dict[str, Any]:
+    """The one error shape; ``details`` are extra fields of a particular code (never replacing the three)."""
+    return {"error": {"code": code, "message": message, "param": param, **details}, "request_id": request_id}
 
 
 def error_response(
@@ -75,9 +81,11 @@ def error_response(
     message: str,
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
+    **details: object,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
-    return JSONResponse(error_body(code, message, param, request_id), status_code=status, headers=headers)
+    body = error_body(code, message, param, request_id, **details)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -96,7 +104,13 @@ async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
     status, code = next(
         (mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), (422, "invalid_request")
     )
-    return error_response(request, status, code, exc.message, exc.param)
+    return error_response(request, status, code, exc.message, exc.param, **model_error_details(exc))
+
+
+def model_error_details(exc: ModelError) -> dict[str, object]:
+    if isinstance(exc, InputTooLong):
+        return {"input_tokens": exc.input_tokens, "max_input_tokens": exc.max_input_tokens}
+    return {}
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -31,6 +31,11 @@ class SummaryParams(_Strict):
     query: str | None = Field(
         None, min_length=1, description="Favour sentences relevant to this text (extractive only)."
     )
+    truncation: Literal["chunk", "head", "error"] = Field(
+        "chunk",
+        description="Input longer than the model's window: summarize it in chunks (map-reduce), keep its head, "
+        "or refuse it (422 input_too_long).",
+    )
 
     @model_validator(mode="after")
     def _check_lengths(self) -> SummaryParams:
@@ -49,6 +54,7 @@ class SummaryParams(_Strict):
             sentences=self.sentences,
             format=self.format,
             query=self.query,
+            truncation=self.truncation,
         )
 
 
@@ -73,6 +79,12 @@ class SentenceOut(BaseModel):
     score: float
 
 
+class ChunkOut(BaseModel):
+    offset: int = Field(description="Start of the chunk in the submitted text, in characters.")
+    length: int = Field(description="Length in characters; the chunk is input[offset:offset + length].")
+    summary: str = Field(description="What the map step made of this chunk.")
+
+
 class Usage(BaseModel):
     input_tokens: int = Field(description="Tokens in the whole input, including any part cut off.")
     output_tokens: int
@@ -85,10 +97,14 @@ class SummarizeResponse(BaseModel):
     sentences: list[SentenceOut] | None = Field(None, description="Extractive models: the chosen sentences.")
     usage: Usage
     truncated: bool = Field(description="Whether the input was cut to fit the model's window.")
+    chunks: list[ChunkOut] | None = Field(None, description="Long input summarized in chunks: where each came from.")
+    reduce_rounds: int = Field(0, description="Reduce passes after the map step, the final one included.")
 
     @classmethod
     def build(cls, summary: Summary, model: str, options: SummaryOptions) -> SummarizeResponse:
-        sentences = None
+        sentences = chunks = None
+        if summary.chunks is not None:
+            chunks = [ChunkOut(offset=c.offset, length=c.length, summary=c.summary) for c in summary.chunks]
         if summary.sentences is not None:
             sentences = [
                 SentenceOut(text=s.text, offset=s.offset, length=s.length, score=s.score) for s in summary.sentences
@@ -100,6 +116,8 @@ class SummarizeResponse(BaseModel):
             sentences=sentences,
             usage=Usage(input_tokens=summary.input_tokens, output_tokens=summary.output_tokens),
             truncated=summary.truncated,
+            chunks=chunks,
+            reduce_rounds=summary.reduce_rounds,
         )
 
 

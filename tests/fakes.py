@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from models.errors import UnsupportedOption
 from models.text import count_words, render
-from models.types import Summary, SummaryOptions
+from models.types import EventSink, ProgressEvent, Summary, SummaryOptions, TokenEvent
 
 FAIL_MARKER = "PLEASE-FAIL"
 
@@ -34,13 +34,20 @@ class FakeSummarizer:
         if options.sentences is not None:
             raise UnsupportedOption("fake models take no sentence count", param="sentences")
 
-    def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
+    def summarize(
+        self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None
+    ) -> list[Summary]:
         with self._lock:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             self.calls.append(list(texts))
             self.threads.add(threading.current_thread().name)
         try:
+            if on_event is not None:
+                for index, text in enumerate(texts):
+                    on_event(ProgressEvent(index, 1, 1, 0))
+                    for word in text.split()[: options.max_tokens or 5]:
+                        on_event(TokenEvent(index, word + " "))
             if any(FAIL_MARKER in text for text in texts):
                 raise RuntimeError("the fake model broke")
             return [self._one(text, options) for text in texts]

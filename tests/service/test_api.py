@@ -37,6 +37,8 @@ def test_summarize_returns_summary_usage_and_model(client: TestClient) -> None:
         "sentences": None,
         "usage": {"input_tokens": 7, "output_tokens": 5},
         "truncated": False,
+        "chunks": None,
+        "reduce_rounds": 0,
     }
 
 

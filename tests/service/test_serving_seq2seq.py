@@ -21,8 +21,19 @@ def test_local_checkpoint_is_served_by_catalog_name(tiny_bart_dir: Path, tmp_pat
         assert body["model"] == "tiny" and body["summary"] and body["sentences"] is None
         assert body["usage"]["output_tokens"] > 0
 
-        long = client.post("/v1/summarize", json={"text": "word " * 300, "model": "tiny", "max_tokens": 4})
-        assert long.json()["truncated"] is True and long.json()["usage"]["input_tokens"] > 64
+        long_text = "The bridge was approved today. " * 60
+        head = client.post("/v1/summarize", json={"text": long_text, "model": "tiny", "truncation": "head"})
+        assert head.json()["truncated"] is True and head.json()["usage"]["input_tokens"] > 64
+        chunked = client.post("/v1/summarize", json={"text": long_text, "model": "tiny", "max_tokens": 8}).json()
+        assert chunked["truncated"] is False and chunked["reduce_rounds"] >= 1
+        assert chunked["usage"]["input_tokens"] == head.json()["usage"]["input_tokens"]
+        for chunk in chunked["chunks"]:
+            assert long_text[chunk["offset"] : chunk["offset"] + chunk["length"]].startswith("The bridge")
+        refused = client.post("/v1/summarize", json={"text": long_text, "model": "tiny", "truncation": "error"})
+        assert refused.status_code == 422
+        error = refused.json()["error"]
+        assert error["code"] == "input_too_long" and error["max_input_tokens"] == 64
+        assert error["input_tokens"] == head.json()["usage"]["input_tokens"]
 
         models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
         assert models["tiny"]["loaded"] is True and models["tiny"]["max_input_tokens"] == 64

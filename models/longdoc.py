@@ -1,0 +1,130 @@
+"""Map-reduce summaries of documents longer than a seq2seq model's window.
+
+Map: cut each document into sentence-aligned chunks that fit (``models.chunking``)
+and summarize every chunk of every document in a few batched calls. Reduce: join
+each document's partial summaries; while they still overflow the window, chunk
+and summarize them again; then summarize them once more at the requested length.
+The map step's chunks, with their exact character ranges, are the provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from models.chunking import Chunk, plan_chunks
+from models.types import ChunkSummary, EventSink, ProgressEvent, Summary, SummaryEvent, SummaryOptions
+
+if TYPE_CHECKING:
+    from models.seq2seq import Seq2SeqSummarizer
+
+# Reduce rounds after which the remaining text is cut at the head instead: a guard
+# against a model whose summaries do not shrink, never reached by a working one.
+MAX_REDUCE_ROUNDS = 8
+# Partial summaries get at most this share of the window, so every round shrinks.
+_PARTIAL_SHARE = 8
+_MIN_PARTIAL_TOKENS = 8
+
+
+def summarize_in_chunks(
+    model: Seq2SeqSummarizer, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+) -> list[Summary]:
+    """Summaries of documents that overflow the window, with chunk provenance."""
+    partial_options = _partial_options(model, options)
+    plans = [_plan(model, text) for text in texts]
+    partials = _map(model, plans, partial_options, on_event, round_number=0)
+    provenance = [
+        tuple(ChunkSummary(c.offset, c.length, s) for c, s in zip(plan, summaries, strict=True))
+        for plan, summaries in zip(plans, partials, strict=True)
+    ]
+    reduced, rounds = _reduce(model, [_join(summaries) for summaries in partials], partial_options, on_event)
+    finals = model.summarize_fitting(reduced, options, on_event)
+    return [
+        dataclasses.replace(final, input_tokens=input_tokens, chunks=chunks, reduce_rounds=round_count + 1)
+        for final, input_tokens, chunks, round_count in zip(
+            finals, model.count_input_tokens(texts), provenance, rounds, strict=True
+        )
+    ]
+
+
+def _reduce(
+    model: Seq2SeqSummarizer, texts: list[str], options: SummaryOptions, on_event: EventSink | None
+) -> tuple[list[str], list[int]]:
+    """Shrink each text until it fits the window; how many intermediate rounds each took."""
+    rounds = [0] * len(texts)
+    for round_number in range(1, MAX_REDUCE_ROUNDS + 1):
+        lengths = model.count_input_tokens(texts)
+        pending = [i for i, n in enumerate(lengths) if n > model.max_input_tokens]
+        if not pending:
+            break
+        plans = [_plan(model, texts[i]) for i in pending]
+        sink = reindexed(on_event, pending)
+        for i, summaries in zip(pending, _map(model, plans, options, sink, round_number), strict=True):
+            joined = _join(summaries)
+            # A round that does not shrink the text would never end: stop; the final pass cuts the head.
+            texts[i] = joined if model.count_input_tokens([joined])[0] < lengths[i] else texts[i]
+            rounds[i] = round_number
+    return texts, rounds
+
+
+def _map(
+    model: Seq2SeqSummarizer,
+    plans: Sequence[list[Chunk]],
+    options: SummaryOptions,
+    on_event: EventSink | None,
+    round_number: int,
+) -> list[list[str]]:
+    """Summarize every chunk of every plan, batched by the model's chunk budget."""
+    flat = [(doc, chunk) for doc, plan in enumerate(plans) for chunk in plan]
+    per_call = max(1, model.map_batch_tokens // model.max_input_tokens)
+    summaries: list[str] = []
+    done = [0] * len(plans)
+    for start in range(0, len(flat), per_call):
+        batch = flat[start : start + per_call]
+        summaries.extend(model.generate_texts([chunk.text for _, chunk in batch], options))
+        for doc, _ in batch:
+            done[doc] += 1
+            if on_event is not None:
+                on_event(ProgressEvent(doc, done[doc], len(plans[doc]), round_number))
+    results: list[list[str]] = [[] for _ in plans]
+    for (doc, _), summary in zip(flat, summaries, strict=True):
+        results[doc].append(summary)
+    return results
+
+
+def _plan(model: Seq2SeqSummarizer, text: str) -> list[Chunk]:
+    overhead = model.count_input_tokens([""])[0]
+
+    def count(texts: Sequence[str]) -> list[int]:
+        # Exact: the chunk as the model takes it, prefix and special tokens aside.
+        return [n - overhead for n in model.count_input_tokens(texts)]
+
+    return plan_chunks(text, model.max_input_tokens - overhead, count, overlap=model.chunk_overlap_tokens)
+
+
+def _partial_options(model: Seq2SeqSummarizer, options: SummaryOptions) -> SummaryOptions:
+    """Search settings as requested; lengths capped so that partial summaries shrink the text."""
+    cap = max(_MIN_PARTIAL_TOKENS, model.max_input_tokens // _PARTIAL_SHARE)
+    return SummaryOptions(
+        max_tokens=min(cap, model.default_max_new_tokens),
+        num_beams=options.num_beams,
+        length_penalty=options.length_penalty,
+        no_repeat_ngram_size=options.no_repeat_ngram_size,
+        truncation="head",
+    )
+
+
+def _join(summaries: Sequence[str]) -> str:
+    return "\n".join(s for s in summaries if s)
+
+
+def reindexed(on_event: EventSink | None, indices: Sequence[int]) -> EventSink | None:
+    """Events about the i-th of a subset of documents, told as events about ``indices[i]``."""
+    if on_event is None:
+        return None
+
+    def emit(event: SummaryEvent) -> None:
+        on_event(dataclasses.replace(event, index=indices[event.index]))
+
+    return emit
