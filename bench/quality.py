@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/quality.py                      # all three sets, default config
     .venv/bin/python bench/quality.py --sets cnndm --limit 300 --set beta=0.2 --set position_weight=0.5
+    .venv/bin/python bench/quality.py --embedder auto     # the embedding variant (needs docsum[embeddings])
 
 Prints one table per set (model, Lead-3, Lead-250-words for long documents) with
 docs/s of the model's summarization. The data stays where it is
@@ -13,10 +14,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.embeddings import EmbedderDType, SentenceEmbedder
 from models.evaluation import (
     ROUGE_TYPES,
     EvalReport,
@@ -49,12 +55,25 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--set", action="append", default=[], help="config override, e.g. beta=0.2")
     parser.add_argument("--lead-words", type=int, default=250)
+    parser.add_argument(
+        "--embedder", metavar="PATH|auto", help="sentence encoder for the embedding variant (auto: the bundled MiniLM)"
+    )
+    parser.add_argument("--embedder-dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
     args = parser.parse_args()
     config = _config(args.set)
-    summarizer = ExtractiveSummarizer(config=config)
+    replay = _Replay(_encoder(args.embedder, args.embedder_dtype)) if args.embedder else None
+    summarizer = (
+        ExtractiveSummarizer("extractive+embeddings", config=config, embedder=replay)
+        if replay is not None
+        else ExtractiveSummarizer(config=config)
+    )
     for name in args.sets.split(","):
         records = load_eval_records(args.data / SETS[name], limit=args.limit)
+        if replay is not None:
+            replay.replay = False
         report = evaluate(summarizer, records, SummaryOptions())
+        if replay is not None:
+            replay.replay = True
         print(f"## {name} ({len(records)} documents)")
         print(format_report(report))
         if name == "pubmed":
@@ -64,6 +83,34 @@ def main() -> None:
             print(f"lead-{args.lead_words}w  " + "  ".join(f"{v:.2f}" for v in means))
         _print_lengths(summarizer, records)
         print()
+
+
+def _encoder(source: str, dtype: EmbedderDType) -> Any:
+    import torch  # only when asked for: the no-weights runs never load it
+
+    encoder = SentenceEmbedder(source, device="cpu", dtype=dtype)
+    print(f"embedder: {encoder.source} ({dtype}, {torch.get_num_threads()} torch threads)")
+    return encoder
+
+
+class _Replay:
+    """Encodes as the wrapped embedder does and keeps the vectors, so that the length
+    statistics after a timed run re-use them instead of encoding the set a second time."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._seen: dict[str, np.ndarray] = {}
+        self.replay = False  # off while timing: repeated sentences cost what they cost
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.replay:
+            vectors: np.ndarray = self._inner.embed(texts)
+            self._seen.update(zip(texts, vectors, strict=True))
+            return vectors
+        missing = [t for t in dict.fromkeys(texts) if t not in self._seen]
+        if missing:
+            self._seen.update(zip(missing, self._inner.embed(missing), strict=True))
+        return np.stack([self._seen[t] for t in texts])
 
 
 def _config(overrides: list[str]) -> ExtractiveConfig:

@@ -16,6 +16,10 @@ No weights, no downloads, any language. For each document:
    story, 250 words for a 4,000-word paper), and return them in document order.
 
 See ``docs/quality.md`` for the measured effect of each of these choices.
+
+Optionally, sentence embeddings (``ExtractiveSummarizer(embedder=...)``, see
+``models.embeddings``) replace the tf-idf cosine in steps 3 and 4; the query
+relevance stays lexical.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from scipy import sparse
@@ -30,6 +35,12 @@ from scipy import sparse
 from models.errors import InvalidInput, UnsupportedOption
 from models.text import Sentence, count_words, render, split_sentences
 from models.types import EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
+
+if TYPE_CHECKING:
+    from models.embeddings import Embedder
+
+# Sentence vectors: tf-idf rows (sparse) or embeddings (dense); both have unit-length rows.
+_Vectors: TypeAlias = sparse.csr_matrix | np.ndarray
 
 # Options that only make sense for a text generator.
 _GENERATION_ONLY = ("num_beams", "length_penalty", "no_repeat_ngram_size")
@@ -78,13 +89,22 @@ class ExtractiveConfig:
 
 
 class ExtractiveSummarizer:
-    """Picks whole sentences from the document; thread-safe (no mutable state)."""
+    """Picks whole sentences from the document; thread-safe (no mutable state).
+
+    With an ``embedder`` (``models.embeddings.SentenceEmbedder``), the cosine of
+    sentence embeddings replaces the tf-idf cosine in the centrality and the
+    redundancy check (see "Embedding variant" in docs/quality.md); without one,
+    no weights are used.
+    """
 
     kind: ModelKind = "extractive"
 
-    def __init__(self, name: str = "extractive", *, config: ExtractiveConfig | None = None) -> None:
+    def __init__(
+        self, name: str = "extractive", *, config: ExtractiveConfig | None = None, embedder: Embedder | None = None
+    ) -> None:
         self.name = name
         self._config = config or ExtractiveConfig()
+        self._embedder = embedder
 
     @property
     def max_input_tokens(self) -> int | None:
@@ -103,17 +123,35 @@ class ExtractiveSummarizer:
         # One fast pass over any length: nothing to report before the summary itself.
         del on_event
         self.check_options(options)
-        return [self._summarize_one(text, options) for text in texts]
+        if self._embedder is None:
+            return [self._summarize_one(text, options) for text in texts]
+        return self._summarize_embedded(texts, options, self._embedder)
 
-    def _summarize_one(self, text: str, options: SummaryOptions) -> Summary:
-        if not text.strip():
-            raise InvalidInput("the document has no text")
-        sentences = split_sentences(text)
+    def _summarize_embedded(self, texts: Sequence[str], options: SummaryOptions, embedder: Embedder) -> list[Summary]:
+        for text in texts:
+            _check_text(text)
+        split = [split_sentences(text) for text in texts]
+        # One encoder call for the whole batch: it batches sentences across documents.
+        vectors = embedder.embed([s.text for sentences in split for s in sentences])
+        bounds = np.cumsum([0, *(len(sentences) for sentences in split)])
+        if vectors.shape[0] != bounds[-1]:
+            raise RuntimeError(f"the embedder returned {vectors.shape[0]} vectors for {bounds[-1]} sentences")
+        return [
+            self._summarize_one(text, options, (sentences, vectors[bounds[i] : bounds[i + 1]]))
+            for i, (text, sentences) in enumerate(zip(texts, split, strict=True))
+        ]
+
+    def _summarize_one(
+        self, text: str, options: SummaryOptions, embedded: tuple[list[Sentence], np.ndarray] | None = None
+    ) -> Summary:
+        _check_text(text)
+        sentences = split_sentences(text) if embedded is None else embedded[0]
         words = np.array([count_words(s.text) for s in sentences], dtype=np.int64)
         matrix, vocabulary = _tfidf([s.text for s in sentences], self._config.stem_chars)
-        scores = self._score(sentences, words, matrix, vocabulary, options.query)
+        similar: _Vectors = matrix if embedded is None else embedded[1]
+        scores = self._score(sentences, words, similar, (matrix, vocabulary), options.query)
         chosen = _select(
-            _Candidates(scores, words, matrix), budget=self._target(words, options), options=options, cfg=self._config
+            _Candidates(scores, words, similar), budget=self._target(words, options), options=options, cfg=self._config
         )
         picked = [
             ScoredSentence(sentences[i].text, sentences[i].offset, sentences[i].length, round(float(scores[i]), 6))
@@ -142,13 +180,13 @@ class ExtractiveSummarizer:
         self,
         sentences: Sequence[Sentence],
         words: np.ndarray,
-        matrix: sparse.csr_matrix,
-        vocabulary: dict[str, int],
+        similar: _Vectors,
+        tfidf: tuple[sparse.csr_matrix, dict[str, int]],
         query: str | None,
     ) -> np.ndarray:
         """One score in [0, 1] per sentence; higher is picked first."""
         cfg = self._config
-        centrality = _directed_centrality(matrix, cfg)
+        centrality = _directed_centrality(similar, cfg)
         position = 1.0 / (1.0 + np.arange(len(sentences))) ** cfg.position_decay
         scores = _unit(centrality) + cfg.position_weight * position
         scores = np.where(words < cfg.min_words, scores * cfg.fragment_penalty, scores)
@@ -157,11 +195,17 @@ class ExtractiveSummarizer:
         # Slightly favour shorter sentences: the budget is in words, and long ones dilute precision.
         scores = _unit(scores / (np.maximum(words, 1) / max(float(words.mean()), 1.0)) ** cfg.length_power)
         if query:
-            relevance = _query_relevance(matrix, vocabulary, query, cfg.stem_chars)
+            # Lexical even with an embedder: a query names what it wants (not measurable on our sets).
+            relevance = _query_relevance(*tfidf, query, cfg.stem_chars)
             if relevance.max() > 0:
                 # Relevance dominates: a caller who asks about X wants X, not the lead.
                 scores = _QUERY_PRIOR * scores + (1.0 - _QUERY_PRIOR) * _unit(relevance)
         return np.asarray(scores, dtype=np.float64)
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise InvalidInput("the document has no text")
 
 
 _QUOTES = "\"“”„«»「」『』'`"
@@ -196,7 +240,7 @@ def _tfidf(texts: Sequence[str], stem_chars: int) -> tuple[sparse.csr_matrix, di
     return sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts), vocabulary
 
 
-def _directed_centrality(matrix: sparse.csr_matrix, cfg: ExtractiveConfig) -> np.ndarray:
+def _directed_centrality(matrix: _Vectors, cfg: ExtractiveConfig) -> np.ndarray:
     """PacSum: lambda_forward * edges to later sentences + lambda_backward * edges to earlier ones.
 
     The cosine matrix is built in row blocks so that a book-length input needs
@@ -223,9 +267,16 @@ def _directed_centrality(matrix: sparse.csr_matrix, cfg: ExtractiveConfig) -> np
     return cfg.lambda_forward * forward + cfg.lambda_backward * backward
 
 
-def _similarity_blocks(matrix: sparse.csr_matrix) -> Iterator[tuple[int, np.ndarray]]:
+def _similarity_blocks(matrix: _Vectors) -> Iterator[tuple[int, np.ndarray]]:
     for start in range(0, matrix.shape[0], _BLOCK_ROWS):
-        yield start, (matrix[start : start + _BLOCK_ROWS] @ matrix.T).toarray()
+        yield start, _dense(matrix[start : start + _BLOCK_ROWS] @ matrix.T)
+
+
+def _dense(values: sparse.spmatrix | np.ndarray) -> np.ndarray:
+    """A sparse or dense product as a float64 ndarray (float32 embeddings included)."""
+    if isinstance(values, np.ndarray):
+        return np.asarray(values, dtype=np.float64)
+    return np.asarray(values.toarray())
 
 
 def _query_relevance(matrix: sparse.csr_matrix, vocabulary: dict[str, int], query: str, stem_chars: int) -> np.ndarray:
@@ -247,13 +298,13 @@ def _unit(values: np.ndarray) -> np.ndarray:
 class _Candidates:
     scores: np.ndarray
     words: np.ndarray
-    vectors: sparse.csr_matrix  # unit-length rows: a dot product is a cosine
+    vectors: _Vectors  # unit-length rows: a dot product is a cosine
 
     def redundant(self, index: int, chosen: list[int], limit: float) -> bool:
         if not chosen:
             return False
         similarity = self.vectors[chosen] @ self.vectors[index].T
-        return bool(similarity.toarray().max() > limit)
+        return bool(_dense(similarity).max() > limit)
 
 
 def _select(candidates: _Candidates, *, budget: float, options: SummaryOptions, cfg: ExtractiveConfig) -> list[int]:
