@@ -117,9 +117,7 @@ def _fill(units: Sequence[Span], sizes: Sequence[int], start: int, budget: int) 
     return end
 
 
-def _shrink_to_fit(
-    document: str, units: Sequence[Span], start: int, end: int, budget: int, count: TokenCounter
-) -> int:
+def _shrink_to_fit(document: str, units: Sequence[Span], start: int, end: int, budget: int, count: TokenCounter) -> int:
     """Counted exactly, drop trailing units until the chunk fits (a single unit always does)."""
     while end - start > 1 and count([document[units[start].offset : units[end - 1].end]])[0] > budget:
         end -= 1

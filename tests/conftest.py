@@ -6,12 +6,12 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.checkpoints import build_tiny_bart, build_tiny_t5  # noqa: E402
+from tests.checkpoints import build_tiny_bart, build_tiny_t5
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import pytest
@@ -42,7 +43,7 @@ def test_a_document_that_fits_is_one_chunk() -> None:
 def test_overlap_repeats_whole_sentences() -> None:
     chunks = plan_chunks(DOCUMENT, budget=30, count=words, overlap=7)
     assert_exact_and_covering(DOCUMENT, chunks)
-    for previous, following in zip(chunks, chunks[1:], strict=False):
+    for previous, following in itertools.pairwise(chunks):
         assert following.offset < previous.offset + previous.length
         last_sentence = previous.text.rsplit(". ", 1)[-1]
         assert following.text.startswith(last_sentence)

@@ -95,7 +95,9 @@ def test_the_map_step_batches_chunks(bart: Seq2SeqSummarizer, generate_calls: li
         bart.map_batch_tokens = 16_384
     assert summary.chunks is not None
     map_calls = -(-len(summary.chunks) // 8)
-    assert [size for size, _ in generate_calls[:map_calls]] == [8] * (map_calls - 1) + [len(summary.chunks) - 8 * (map_calls - 1)]
+    assert [size for size, _ in generate_calls[:map_calls]] == [8] * (map_calls - 1) + [
+        len(summary.chunks) - 8 * (map_calls - 1)
+    ]
 
 
 def test_inputs_that_fit_take_the_single_pass_unchanged(bart: Seq2SeqSummarizer) -> None:
