@@ -19,6 +19,10 @@ from models.errors import ModelError, ModelUnavailable, UnknownModel
 from models.loading import LoadSettings, check_local_checkpoint, is_local_source
 from models.types import ModelKind, Summarizer
 
+Backend = Literal["transformers", "ctranslate2"]
+#: ``NAME=ct2:DIR`` serves DIR (the output of ``docsum convert``) with CTranslate2.
+CTRANSLATE2_PREFIX = "ct2:"
+
 logger = logging.getLogger(__name__)
 
 EXTRACTIVE_SOURCE = "builtin"
@@ -30,6 +34,7 @@ class ModelSpec:
     source: str
     kind: ModelKind = "seq2seq"
     revision: str | None = None
+    backend: Backend = "transformers"
 
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {
@@ -47,13 +52,22 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
 
 
 def parse_model_entry(entry: str) -> ModelSpec:
-    """``NAME=SOURCE[@REVISION]``, SOURCE a hub id or a local directory."""
+    """``NAME=SOURCE[@REVISION]``, SOURCE a hub id or a local directory; or ``NAME=ct2:DIR``.
+
+    ``ct2:DIR`` is a CTranslate2 model directory written by ``docsum convert``,
+    served by the CTranslate2 backend (``pip install 'docsum[ctranslate2]'``).
+    """
     name, sep, source = entry.partition("=")
     name, source = name.strip(), source.strip()
     if not sep or not name or not source:
         raise ValueError(f"expected NAME=SOURCE, got {entry!r}")
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ValueError(f"model name {name!r} may hold only letters, digits, '-', '_' and '.'")
+    if source.startswith(CTRANSLATE2_PREFIX):
+        directory = source.removeprefix(CTRANSLATE2_PREFIX).strip()
+        if not directory:
+            raise ValueError(f"expected NAME=ct2:DIR, got {entry!r}")
+        return ModelSpec(name, directory, "seq2seq", None, "ctranslate2")
     revision = None
     if "@" in source and not is_local_source(source):
         source, _, revision = source.rpartition("@")
@@ -169,18 +183,27 @@ def default_loader(settings: LoadSettings) -> Loader:
             from models.extractive import ExtractiveSummarizer
 
             return ExtractiveSummarizer(name=spec.name)
+        revision = spec.revision or settings.revision
+        placed = LoadSettings(device=settings.device, dtype=settings.dtype, revision=revision, threads=settings.threads)
+        if spec.backend == "ctranslate2":
+            from models.ctranslate2_backend import CTranslate2Summarizer
+
+            return CTranslate2Summarizer.load(spec.name, spec.source, placed)
         from models.seq2seq import Seq2SeqSummarizer
 
-        revision = spec.revision or settings.revision
-        placed = LoadSettings(device=settings.device, dtype=settings.dtype, revision=revision)
         return Seq2SeqSummarizer.load(spec.name, spec.source, placed)
 
     return load
 
 
 def load_by_name_or_source(name_or_source: str, catalog: Mapping[str, ModelSpec], settings: LoadSettings) -> Summarizer:
-    """For the CLI: a catalog name, or else a local directory or hub id."""
-    spec = catalog.get(name_or_source) or ModelSpec(Path(name_or_source).name or name_or_source, name_or_source)
+    """For the CLI: a catalog name, or else a local directory, a hub id or ``ct2:DIR``."""
+    spec = catalog.get(name_or_source)
+    if spec is None and name_or_source.startswith(CTRANSLATE2_PREFIX):
+        directory = name_or_source.removeprefix(CTRANSLATE2_PREFIX)
+        spec = ModelSpec(Path(directory).name or directory, directory, backend="ctranslate2")
+    if spec is None:
+        spec = ModelSpec(Path(name_or_source).name or name_or_source, name_or_source)
     reason = probe_source(spec)
     if reason is not None:
         raise ModelUnavailable(reason, param="model")
@@ -191,6 +214,14 @@ def probe_source(spec: ModelSpec) -> str | None:
     """Why the model surely cannot load, found without loading it; ``None`` if it may."""
     if spec.kind == "extractive":
         return None
+    if spec.backend == "ctranslate2":
+        from models.ctranslate2_backend import check_ctranslate2_dir, ctranslate2_missing
+
+        try:
+            check_ctranslate2_dir(Path(spec.source).expanduser())
+        except ModelError as exc:
+            return exc.message
+        return ctranslate2_missing()
     if is_local_source(spec.source):
         try:
             check_local_checkpoint(Path(spec.source).expanduser())

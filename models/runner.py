@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 # How many batches are read ahead and sorted by length together. Larger windows
 # pad less; smaller ones hold fewer results back before they can be written.
 _WINDOW_BATCHES = 8
+# Batches are planned before tokenizing: English BPE averages a little over four characters a token.
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ def summarize_documents(
     *,
     batch_size: int = 8,
     max_chars: int | None = None,
+    batch_tokens: int | None = None,
 ) -> Iterator[DocumentResult]:
     """Yield one result per document, in input order, as soon as its window is done.
 
@@ -60,9 +63,10 @@ def summarize_documents(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     summarizer.check_options(options)
+    cost = _row_cost(summarizer, options)
     iterator = iter(documents)
     while window := list(islice(iterator, batch_size * _WINDOW_BATCHES)):
-        yield from _summarize_window(summarizer, window, options, batch_size, max_chars)
+        yield from _summarize_window(summarizer, window, options, batch_size, max_chars, batch_tokens, cost)
 
 
 def _summarize_window(
@@ -71,6 +75,8 @@ def _summarize_window(
     options: SummaryOptions,
     batch_size: int,
     max_chars: int | None,
+    batch_tokens: int | None = None,
+    cost: int = 1,
 ) -> Iterator[DocumentResult]:
     results: dict[int, DocumentResult] = {}
     runnable: list[int] = []
@@ -83,12 +89,58 @@ def _summarize_window(
     # Longest first: similar lengths share a batch (little padding), and the
     # slowest batch runs while memory is freshest.
     runnable.sort(key=lambda i: len(window[i].text), reverse=True)
-    for start in range(0, len(runnable), batch_size):
-        batch = runnable[start : start + batch_size]
+    start = 0
+    while start < len(runnable):
+        size = batch_size
+        if batch_tokens is not None:  # padded tokens x beams within the budget; the longest comes first
+            longest = count_tokens(summarizer, [window[runnable[start]].text])[0]
+            size = max(1, min(batch_size, batch_tokens // (longest * cost)))
+        batch = runnable[start : start + size]
+        start += size
         for index, result in zip(batch, _summarize_batch(summarizer, [window[i] for i in batch], options), strict=True):
             results[index] = result
     for index in range(len(window)):
         yield results[index]
+
+
+def estimate_tokens(text: str, window: int | None) -> int:
+    """Input tokens of a text as the model will take it, estimated from its length."""
+    estimate = len(text) // CHARS_PER_TOKEN + 2
+    return min(estimate, window) if window else estimate
+
+
+def count_tokens(summarizer: Summarizer, texts: Sequence[str]) -> list[int]:
+    """Input tokens per text as the model takes them (capped at its window): counted by the
+    summarizer's tokenizer where it has one (``count_input_tokens``), else estimated.
+    Call it on the thread that owns the summarizer."""
+    window = summarizer.max_input_tokens
+    counter = getattr(summarizer, "count_input_tokens", None)
+    if callable(counter):
+        try:
+            counts = [int(n) for n in counter(texts)]
+        except Exception:
+            counts = [estimate_tokens(text, None) for text in texts]
+    else:
+        counts = [estimate_tokens(text, None) for text in texts]
+    return [min(n, window) if window else n for n in counts]
+
+
+def beams_of(summarizer: Summarizer, options: SummaryOptions) -> int:
+    """Rows per document in a model call: the beam width these options give (1 if unknown)."""
+    if options.num_beams is not None:
+        return options.num_beams
+    generation_kwargs = getattr(summarizer, "generation_kwargs", None)
+    model = getattr(summarizer, "model", None)
+    try:
+        default = getattr(getattr(model, "generation_config", None), "num_beams", 1) or 1
+        beams = generation_kwargs(options).get("num_beams", default) if callable(generation_kwargs) else default
+    except Exception:
+        return 1
+    return int(beams) if isinstance(beams, int) and beams > 0 else 1
+
+
+def _row_cost(summarizer: Summarizer, options: SummaryOptions) -> int:
+    return beams_of(summarizer, options)
 
 
 def _summarize_batch(

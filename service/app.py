@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
+from service.disconnect import CancelOnDisconnectMiddleware
 from service.engine import Engine
 from service.errors import install_error_handlers
 from service.handlers.summarize import SummarizeHandler
@@ -28,7 +29,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     settings = settings or Settings()
     registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
-    engine = Engine(registry, batch_size=settings.batch_size, max_chars=settings.max_document_chars)
+    engine = Engine(
+        registry,
+        batch_size=settings.batch_size,
+        max_chars=settings.max_document_chars,
+        batch_tokens=settings.batch_tokens,
+        batch_wait_ms=settings.batch_wait_ms,
+        queue_size=settings.queue_size,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(models.router)
     app.include_router(health.router)
     # Outermost last: the request id exists before the size check can refuse.
+    app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -47,6 +47,7 @@ def run_batch(
     max_chars: int | None,
     resume: bool,
     progress: Any | None = None,
+    batch_tokens: int | None = None,
 ) -> BatchOutcome:
     """Summarize every line of ``source`` into ``target``; ``progress`` is a tqdm-like bar."""
     summarizer.check_options(options)
@@ -55,7 +56,7 @@ def run_batch(
     with target.open("a" if resume else "w", encoding="utf-8") as out:
         entries = _pending(read_entries(source), done)
         while chunk := list(islice(entries, batch_size * _CHUNK_BATCHES)):
-            for result in _summarize_chunk(summarizer, chunk, options, batch_size, max_chars):
+            for result in _summarize_chunk(summarizer, chunk, options, batch_size, max_chars, batch_tokens):
                 _write_line(out, batch_item(result, summarizer.name, options).model_dump(mode="json"))
                 written += 1
                 failed += result.error is not None
@@ -108,10 +109,19 @@ def _pending(entries: Iterator[_Entry], done: set[str]) -> Iterator[_Entry]:
 
 
 def _summarize_chunk(
-    summarizer: Summarizer, chunk: list[_Entry], options: SummaryOptions, batch_size: int, max_chars: int | None
+    summarizer: Summarizer,
+    chunk: list[_Entry],
+    options: SummaryOptions,
+    batch_size: int,
+    max_chars: int | None,
+    batch_tokens: int | None = None,
 ) -> list[DocumentResult]:
     documents = [entry.document for entry in chunk if entry.document is not None]
-    summarized = iter(summarize_documents(summarizer, documents, options, batch_size=batch_size, max_chars=max_chars))
+    summarized = iter(
+        summarize_documents(
+            summarizer, documents, options, batch_size=batch_size, max_chars=max_chars, batch_tokens=batch_tokens
+        )
+    )
     return [next(summarized) if entry.document is not None else entry.error for entry in chunk]  # type: ignore[misc]
 
 

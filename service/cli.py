@@ -12,8 +12,10 @@ from tqdm import tqdm
 
 from models.catalog import load_by_name_or_source, parse_model_entry, probe_source
 from models.errors import ModelError
-from models.types import Summarizer, SummaryOptions
+from models.types import ProgressEvent, Summarizer, SummaryEvent, SummaryOptions, TokenEvent
 from service.batchfile import count_lines, run_batch
+from service.cli_convert import convert
+from service.cli_eval import evaluate_command
 from service.schemas import SummarizeResponse
 from service.settings import Settings
 
@@ -30,6 +32,9 @@ Length = Annotated[str | None, typer.Option(help="Length preset: short, medium o
 Format = Annotated[str, typer.Option("--format", help="paragraph or bullets.")]
 Query = Annotated[str | None, typer.Option(help="Favour sentences relevant to this (extractive).")]
 BatchSize = Annotated[int | None, typer.Option(min=1, help="Documents per model call.")]
+Truncation = Annotated[
+    str, typer.Option(help="Input over the model's window: chunk (map-reduce), head (cut), or error.")
+]
 
 
 @app.command()
@@ -74,17 +79,24 @@ def summarize(
     format: Format = "paragraph",
     query: Query = None,
     batch_size: BatchSize = None,  # one document is one batch; accepted so scripts can share options
+    truncation: Truncation = "chunk",
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
+    stream: Annotated[bool, typer.Option(help="Print text as it is generated, and chunk progress on stderr.")] = False,
 ) -> None:
     """Summarize one document and print the summary."""
     text = sys.stdin.read() if file == "-" else _read_text(Path(file))
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query)
+    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation)
     summarizer = _load(model)
+    printer = _StreamPrinter() if stream and not as_json else None
     try:
         summarizer.check_options(options)
-        [summary] = summarizer.summarize([text], options)
+        [summary] = summarizer.summarize([text], options, on_event=printer)
     except ModelError as exc:
         _fail(exc.message)
+    if printer is not None and printer.streamed_text:
+        typer.echo("")  # end the streamed line
+        if options.format == "paragraph":
+            return  # the summary is on screen already
     if as_json:
         typer.echo(SummarizeResponse.build(summary, summarizer.name, options).model_dump_json(indent=2))
     else:
@@ -104,13 +116,14 @@ def batch(
     format: Format = "paragraph",
     query: Query = None,
     batch_size: BatchSize = None,
+    truncation: Truncation = "chunk",
     resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
 ) -> None:
     """Summarize a JSONL file; exits 1 if any document failed."""
     if not source.is_file():
         _fail(f"no input file at {source}")
     settings = _settings()
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query)
+    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation)
     summarizer = _load(model)
     with tqdm(total=count_lines(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
         try:
@@ -123,6 +136,7 @@ def batch(
                 max_chars=settings.max_document_chars,
                 resume=resume,
                 progress=bar,
+                batch_tokens=settings.batch_tokens,
             )
         except ModelError as exc:
             _fail(exc.message)
@@ -143,6 +157,10 @@ def list_models() -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+
+
+app.command("convert")(convert)
+app.command("eval")(evaluate_command)
 
 
 def main() -> None:
@@ -175,9 +193,12 @@ def _options(
     length: str | None,
     format: str,
     query: str | None,
+    truncation: str = "chunk",
 ) -> SummaryOptions:
     if length not in (None, "short", "medium", "long"):
         _fail("--length must be short, medium or long")
+    if truncation not in ("chunk", "head", "error"):
+        _fail("--truncation must be chunk, head or error")
     if format not in ("paragraph", "bullets"):
         _fail("--format must be paragraph or bullets")
     if min_tokens is not None and max_tokens is not None and min_tokens > max_tokens:
@@ -190,7 +211,24 @@ def _options(
         sentences=sentences,
         format=_format(format),
         query=query,
+        truncation=truncation,  # type: ignore[arg-type]
     )
+
+
+class _StreamPrinter:
+    """``--stream``: generated text to stdout as it comes, chunk progress to stderr."""
+
+    def __init__(self) -> None:
+        self.streamed_text = False
+
+    def __call__(self, event: SummaryEvent) -> None:
+        if isinstance(event, TokenEvent):
+            self.streamed_text = True
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, ProgressEvent):
+            stage = "map" if event.round == 0 else f"reduce {event.round}"
+            typer.echo(f"{stage}: chunk {event.done}/{event.total}", err=True)
 
 
 def _format(value: str) -> Literal["paragraph", "bullets"]:

@@ -4,9 +4,10 @@ Every error body is ``{"error": {"code", "message", "param"}, "request_id"}``;
 the framework's own 404, 405 and 422 are rewritten into it, and nothing ever
 answers with a stack trace.
 
-ServiceError (status, code)          raised by handlers
+ServiceError (status, code)          raised by handlers and the engine
 ├── InvalidRequest        422  invalid_request, duplicate_id, too_many_documents, ...
-└── PayloadTooLarge       413  body_too_large, document_too_large
+├── PayloadTooLarge       413  body_too_large, document_too_large
+└── Overloaded            429  overloaded: the model's queue is full; sent with Retry-After
 
 The model library's exceptions are mapped where they cross into HTTP:
 UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
@@ -50,6 +51,17 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class Overloaded(ServiceError):
+    """The model's queue is full; the client should come back after ``retry_after`` seconds."""
+
+    status = 429
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
 _MODEL_ERRORS: dict[type[ModelError], tuple[int, str]] = {
     InputTooLong: (422, "input_too_long"),
     UnknownModel: (404, "model_not_found"),
@@ -68,10 +80,11 @@ _HTTP_CODES = {
 
 
 def error_body(
-    code: str, message: str, param: str | None, request_id: str | None, **details: object
+    code: str, message: str, param: str | None, request_id: str | None, details: Mapping[str, object] | None = None
 ) -> dict[str, Any]:
     """The one error shape; ``details`` are extra fields of a particular code (never replacing the three)."""
-    return {"error": {"code": code, "message": message, "param": param, **details}, "request_id": request_id}
+    error = {**(details or {}), "code": code, "message": message, "param": param}
+    return {"error": error, "request_id": request_id}
 
 
 def error_response(
@@ -81,10 +94,10 @@ def error_response(
     message: str,
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
-    **details: object,
+    details: Mapping[str, object] | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
-    body = error_body(code, message, param, request_id, **details)
+    body = error_body(code, message, param, request_id, details)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -97,14 +110,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    return error_response(request, exc.status, exc.code, exc.message, exc.param)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    return error_response(request, exc.status, exc.code, exc.message, exc.param, headers=headers)
 
 
 async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
-    status, code = next(
-        (mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), (422, "invalid_request")
-    )
-    return error_response(request, status, code, exc.message, exc.param, **model_error_details(exc))
+    status, code = model_error_status(exc)
+    return error_response(request, status, code, exc.message, exc.param, details=model_error_details(exc))
+
+
+def model_error_status(exc: ModelError) -> tuple[int, str]:
+    """The HTTP status and error code of a model-library exception."""
+    return next((mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), (422, "invalid_request"))
 
 
 def model_error_details(exc: ModelError) -> dict[str, object]:

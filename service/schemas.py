@@ -60,6 +60,11 @@ class SummaryParams(_Strict):
 
 class SummarizeRequest(SummaryParams):
     text: str = Field(min_length=1, description="The document.")
+    stream: bool = Field(
+        False,
+        description="Answer with server-sent events: `progress` per chunk, `token` text deltas (greedy single pass), "
+        "then `summary` (this same response) or `error` (the error envelope).",
+    )
 
 
 class BatchDocument(_Strict):

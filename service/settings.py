@@ -26,10 +26,21 @@ class Settings(BaseSettings):
         description="Extra catalog entries, NAME=SOURCE[@REVISION], comma-separated or a JSON list/object.",
     )
     device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="auto: bf16 where the hardware has it natively, else fp16 on GPU, fp32 on CPU."
+    dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field(
+        "auto",
+        description="auto: bf16 or fp16 on GPU; on CPU int8 (dynamic) with VNNI, bf16 where native, else fp32.",
     )
-    batch_size: int = Field(8, ge=1, le=512, description="Documents per model call.")
+    batch_size: int = Field(16, ge=1, le=512, description="Documents per model call, at most.")
+    batch_tokens: int = Field(
+        16384, ge=64, description="Padded input tokens x beams per model call (documents x longest x beams), at most."
+    )
+    batch_wait_ms: float = Field(
+        10.0, ge=0, le=1000, description="How long a model waits for more requests to share its next call."
+    )
+    queue_size: int = Field(
+        256, ge=1, description="Documents waiting per model; more are refused with 429 and Retry-After."
+    )
+    threads: int = Field(0, ge=0, le=1024, description="CPU threads per model call; 0 means one per core.")
     max_document_chars: int = Field(200_000, ge=1, description="Characters per document; more is refused (413).")
     max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
@@ -60,4 +71,4 @@ class Settings(BaseSettings):
         return build_catalog(parse_model_entry(entry) for entry in self.models)
 
     def load_settings(self) -> LoadSettings:
-        return LoadSettings(device=self.device, dtype=self.dtype)
+        return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads)

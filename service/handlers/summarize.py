@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+from fastapi.sse import EventSourceResponse
+
+from models.errors import ModelUnavailable
 from models.runner import Document
 from models.types import SummaryOptions
 from service.engine import Engine
 from service.errors import InvalidRequest, PayloadTooLarge
+from service.handlers.streaming import summary_events
 from service.schemas import BatchRequest, BatchResponse, SummarizeRequest, SummarizeResponse, SummaryParams, batch_item
 from service.settings import Settings
 
@@ -18,16 +22,26 @@ class SummarizeHandler:
         self.settings = settings
 
     async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
-        limit = self.settings.max_document_chars
-        if len(request.text) > limit:
-            raise PayloadTooLarge(
-                f"text has {len(request.text)} characters; the limit is {limit}",
-                code="document_too_large",
-                param="text",
-            )
+        self._check_length(request.text)
         model, options = self._model_and_options(request)
         [summary] = await self.engine.summarize(model, [request.text], options)
         return SummarizeResponse.build(summary, model, options)
+
+    async def stream(self, request: SummarizeRequest, request_id: str | None) -> EventSourceResponse:
+        """Refuse up front what can be refused; everything later arrives as an `error` event."""
+        self._check_length(request.text)
+        model, options = self._model_and_options(request)
+        status = self.engine.registry.status(model)
+        if status.state == "unavailable":
+            raise ModelUnavailable(f"model {model!r} is unavailable: {status.reason}", param="model")
+        return EventSourceResponse(summary_events(self.engine, model, request.text, options, request_id))
+
+    def _check_length(self, text: str) -> None:
+        limit = self.settings.max_document_chars
+        if len(text) > limit:
+            raise PayloadTooLarge(
+                f"text has {len(text)} characters; the limit is {limit}", code="document_too_large", param="text"
+            )
 
     async def summarize_batch(self, request: BatchRequest) -> BatchResponse:
         if len(request.documents) > self.settings.max_batch_documents:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.sse import EventSourceResponse
 
 from service.handlers.summarize import SummarizeHandler
 from service.schemas import BatchRequest, BatchResponse, SummarizeRequest, SummarizeResponse
 
 router = APIRouter(prefix="/v1", tags=["summarize"])
 
+_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {"description": "stream: true"}}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model"},
     413: {"description": "Body or document too large"},
@@ -24,9 +26,11 @@ def _handler(request: Request) -> SummarizeHandler:
     return handler
 
 
-@router.post("/summarize", response_model=SummarizeResponse, responses=_ERRORS)
-async def summarize(body: SummarizeRequest, request: Request) -> SummarizeResponse:
-    """Summarize one document."""
+@router.post("/summarize", response_model=SummarizeResponse, responses={**_ERRORS, **_STREAM})
+async def summarize(body: SummarizeRequest, request: Request) -> SummarizeResponse | EventSourceResponse:
+    """Summarize one document; with `stream: true`, as server-sent events."""
+    if body.stream:
+        return await _handler(request).stream(body, getattr(request.state, "request_id", None))
     return await _handler(request).summarize(body)
 
 

@@ -110,3 +110,43 @@ def test_models_lists_the_catalog_with_availability(monkeypatch: pytest.MonkeyPa
     assert "available" in lines["tiny"] and "unavailable" not in lines["tiny"]
     assert "unavailable" in lines["bart-large-cnn"]
     assert "(default)" in lines["extractive"]
+
+
+def test_eval_scores_the_model_beside_lead3(tmp_path: Path, news_article: str) -> None:
+    data = tmp_path / "eval.jsonl"
+    rows = [
+        {"id": "1", "document": news_article, "summary": "The council voted to build a new bridge across the river."},
+        {
+            "id": "2",
+            "text": news_article,
+            "summary": "x",
+            "references": ["A bridge will be built.", "Council votes for bridge."],
+        },
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    table = runner.invoke(app, ["eval", str(data)])
+    assert table.exit_code == 0, table.output
+    assert "lead-3" in table.output and "extractive" in table.output
+    report = json.loads(runner.invoke(app, ["eval", str(data), "--json", "--sentences", "2"]).output)
+    assert report["n"] == 2 and report["failures"] == 0
+    assert json.dumps(report).count("rouge1") >= 2
+
+
+def test_eval_refuses_a_malformed_file(tmp_path: Path) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"id": "1", "document": "x", "summary": "y"}\nnot json\n')
+    result = runner.invoke(app, ["eval", str(data)])
+    assert result.exit_code == 2 and "2" in result.output
+
+
+def test_summarize_stream_prints_progress_and_text(tiny_bart_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "long.txt"
+    path.write_text("The council approved the bridge after a long debate. " * 40)
+    result = runner.invoke(
+        app,
+        ["summarize", str(path), "--model", str(tiny_bart_dir), "--stream", "--num-beams", "1", "--max-tokens", "8"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "map: chunk 1/" in result.output
+    error = runner.invoke(app, ["summarize", str(path), "--model", str(tiny_bart_dir), "--truncation", "error"])
+    assert error.exit_code == 2 and "tokens" in error.output
