@@ -81,7 +81,7 @@ def _summarize_window(
     results: dict[int, DocumentResult] = {}
     runnable: list[int] = []
     for index, document in enumerate(window):
-        error = _precheck(document, max_chars)
+        error = precheck(document, max_chars)
         if error is None:
             runnable.append(index)
         else:
@@ -150,20 +150,20 @@ def _summarize_batch(
         summaries = summarizer.summarize([d.text for d in batch], options)
     except Exception as exc:
         if len(batch) == 1:
-            return [_failed(batch[0], exc)]
+            return [failed_result(batch[0], exc)]
         logger.warning("a batch of %d failed; retrying its documents one by one", len(batch), exc_info=True)
         return [result for document in batch for result in _summarize_batch(summarizer, [document], options)]
     return [DocumentResult(d.id, summary=s) for d, s in zip(batch, summaries, strict=True)]
 
 
-def _failed(document: Document, exc: Exception) -> DocumentResult:
+def failed_result(document: Document, exc: Exception) -> DocumentResult:
     if isinstance(exc, ModelError):
         return DocumentResult(document.id, error=DocumentError(error_code(exc), exc.message))
     logger.error("summarizing document %r failed", document.id, exc_info=exc)
     return DocumentResult(document.id, error=DocumentError("summarization_failed", "the model failed on this document"))
 
 
-def _precheck(document: Document, max_chars: int | None) -> DocumentError | None:
+def precheck(document: Document, max_chars: int | None) -> DocumentError | None:
     if not document.text.strip():
         return DocumentError("empty_document", "the document has no text")
     if max_chars is not None and len(document.text) > max_chars:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.catalog import ModelRegistry
-from models.runner import Document, DocumentResult, _failed, _precheck, beams_of, count_tokens, estimate_tokens
+from models.runner import Document, DocumentResult, beams_of, count_tokens, estimate_tokens, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
 from service.errors import Overloaded
 
@@ -382,14 +382,16 @@ class Engine:
         results: list[DocumentResult | None] = [None] * len(documents)
         runnable: list[int] = []
         for index, document in enumerate(documents):
-            error = _precheck(document, self.max_chars)
+            error = precheck(document, self.max_chars)
             if error is None:
                 runnable.append(index)
             else:
                 results[index] = DocumentResult(document.id, error=error)
         if runnable:
             chosen = [documents[i] for i in runnable]
-            job = _Job(int(priority), options, len(chosen), Future(), on_error=lambda i, exc: _failed(chosen[i], exc))
+            job = _Job(
+                int(priority), options, len(chosen), Future(), on_error=lambda i, exc: failed_result(chosen[i], exc)
+            )
             outcomes = await self._submit(model, job, [d.text for d in chosen])
             for index, document, outcome in zip(runnable, chosen, outcomes, strict=True):
                 results[index] = (
