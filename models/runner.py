@@ -63,7 +63,7 @@ def summarize_documents(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     summarizer.check_options(options)
-    cost = _row_cost(summarizer, options)
+    cost = beams_of(summarizer, options)  # rows per document in a model call
     iterator = iter(documents)
     while window := list(islice(iterator, batch_size * _WINDOW_BATCHES)):
         yield from _summarize_window(summarizer, window, options, batch_size, max_chars, batch_tokens, cost)
@@ -137,10 +137,6 @@ def beams_of(summarizer: Summarizer, options: SummaryOptions) -> int:
     except Exception:
         return 1
     return int(beams) if isinstance(beams, int) and beams > 0 else 1
-
-
-def _row_cost(summarizer: Summarizer, options: SummaryOptions) -> int:
-    return beams_of(summarizer, options)
 
 
 def _summarize_batch(
