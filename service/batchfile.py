@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 from models.runner import Document, DocumentError, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
 from service.schemas import batch_item
 
-_CHUNK_BATCHES = 8
+# Documents read and summarized together: this many model batches (the runner's sorting window).
+CHUNK_BATCHES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,7 @@ class BatchOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class Entry:
     """A parsed input line: a document to summarize, or the error that line gets instead."""
 
     document: Document | None
@@ -51,21 +53,64 @@ def run_batch(
 ) -> BatchOutcome:
     """Summarize every line of ``source`` into ``target``; ``progress`` is a tqdm-like bar."""
     summarizer.check_options(options)
-    done = completed_ids(target) if resume else set()
-    written = failed = skipped = 0
-    with target.open("a" if resume else "w", encoding="utf-8") as out:
-        entries = _pending(read_entries(source), done)
-        while chunk := list(islice(entries, batch_size * _CHUNK_BATCHES)):
+    with OutputFile(target, resume) as out:
+        entries = skip_done(read_entries(source), out.done)
+        while chunk := list(islice(entries, batch_size * CHUNK_BATCHES)):
             for result in _summarize_chunk(summarizer, chunk, options, batch_size, max_chars, batch_tokens):
-                _write_line(out, batch_item(result, summarizer.name, options).model_dump(mode="json"))
-                written += 1
-                failed += result.error is not None
-            out.flush()
-            os.fsync(out.fileno())
+                out.write_line(format_line(result, summarizer.name, options), failed=result.error is not None)
+            out.sync()
             if progress is not None:
                 progress.update(len(chunk))
-    skipped = len(done)
-    return BatchOutcome(written=written, failed=failed, skipped=skipped)
+    return out.outcome()
+
+
+class OutputFile:
+    """OUT, for a run: ``done`` holds the ids it already has (only when resuming, after a
+    torn last line is dropped). Lines are appended, and reach the disk on ``sync``. OUT is
+    opened at the first write, or at the end of a run that wrote nothing, so a run that
+    fails before its first result (a model that cannot load on a Ray worker) leaves it as it was."""
+
+    def __init__(self, target: Path, resume: bool) -> None:
+        self.done = completed_ids(target) if resume else set()
+        self.written = 0
+        self.failed = 0
+        self._target = target
+        self._mode = "a" if resume else "w"
+        self._out: IO[str] | None = None
+
+    def write_line(self, line: str, *, failed: bool) -> None:
+        self._file().write(line)
+        self.written += 1
+        self.failed += failed
+
+    def sync(self) -> None:
+        out = self._file()
+        out.flush()
+        os.fsync(out.fileno())
+
+    def outcome(self) -> BatchOutcome:
+        return BatchOutcome(written=self.written, failed=self.failed, skipped=len(self.done))
+
+    def _file(self) -> IO[str]:
+        if self._out is None:
+            self._out = self._target.open(self._mode, encoding="utf-8")
+        return self._out
+
+    def __enter__(self) -> OutputFile:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self._file()
+        if self._out is not None:
+            self._out.close()
+
+
+def format_line(result: DocumentResult, model: str, options: SummaryOptions) -> str:
+    """One output line (newline included), as the HTTP batch endpoint shapes an item."""
+    return json.dumps(batch_item(result, model, options).model_dump(mode="json"), ensure_ascii=False) + "\n"
 
 
 def count_lines(path: Path) -> int:
@@ -73,11 +118,11 @@ def count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def read_entries(path: Path) -> Iterator[_Entry]:
+def read_entries(path: Path) -> Iterator[Entry]:
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
-                yield _parse_line(line, number)
+                yield parse_line(line, number)
 
 
 def completed_ids(target: Path) -> set[str]:
@@ -101,7 +146,8 @@ def completed_ids(target: Path) -> set[str]:
     return done
 
 
-def _pending(entries: Iterator[_Entry], done: set[str]) -> Iterator[_Entry]:
+def skip_done(entries: Iterator[Entry], done: set[str]) -> Iterator[Entry]:
+    """The entries whose id is not in ``done`` (``--resume``)."""
     for entry in entries:
         entry_id = entry.document.id if entry.document else entry.error.id if entry.error else ""
         if entry_id not in done:
@@ -110,7 +156,7 @@ def _pending(entries: Iterator[_Entry], done: set[str]) -> Iterator[_Entry]:
 
 def _summarize_chunk(
     summarizer: Summarizer,
-    chunk: list[_Entry],
+    chunk: list[Entry],
     options: SummaryOptions,
     batch_size: int,
     max_chars: int | None,
@@ -125,7 +171,7 @@ def _summarize_chunk(
     return [next(summarized) if entry.document is not None else entry.error for entry in chunk]  # type: ignore[misc]
 
 
-def _parse_line(line: str, number: int) -> _Entry:
+def parse_line(line: str, number: int) -> Entry:
     fallback_id = f"line-{number}"
     try:
         record = json.loads(line)
@@ -139,12 +185,8 @@ def _parse_line(line: str, number: int) -> _Entry:
     text = record.get("text", record.get("document"))
     if not isinstance(text, str):
         return _bad(str(raw_id), f"line {number} has no string `text` (or `document`)")
-    return _Entry(Document(str(raw_id), text), None)
+    return Entry(Document(str(raw_id), text), None)
 
 
-def _bad(entry_id: str, message: str) -> _Entry:
-    return _Entry(None, DocumentResult(entry_id, error=DocumentError("invalid_line", message)))
-
-
-def _write_line(out: IO[str], record: dict[str, Any]) -> None:
-    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+def _bad(entry_id: str, message: str) -> Entry:
+    return Entry(None, DocumentResult(entry_id, error=DocumentError("invalid_line", message)))

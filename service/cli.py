@@ -16,6 +16,7 @@ from models.types import ProgressEvent, Summarizer, SummaryEvent, SummaryOptions
 from service.batchfile import count_lines, run_batch
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
+from service.ray_batch import RayCluster, RayEngineError, ray_missing, run_ray_batch
 from service.schemas import SummarizeResponse
 from service.settings import Settings
 
@@ -118,28 +119,72 @@ def batch(
     batch_size: BatchSize = None,
     truncation: Truncation = "chunk",
     resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (Ray Data actors, one model each: docs/scaling.md).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join (auto, HOST:PORT); default: a local Ray for this run.", show_default=False
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Ray workers (model replicas); default: as many as the GPUs, or CPUs, fit.", show_default=False
+        ),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="GPUs per Ray worker; default: 1 where the cluster has GPUs (seq2seq), else 0.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Summarize a JSONL file; exits 1 if any document failed."""
     if not source.is_file():
         _fail(f"no input file at {source}")
+    if engine not in ("local", "ray"):
+        _fail("--engine must be local or ray")
+    if engine == "local" and (ray_address is not None or workers is not None or gpus_per_worker is not None):
+        _fail("--ray-address, --workers and --gpus-per-worker need --engine ray")
+    if engine == "ray" and (reason := ray_missing()) is not None:
+        _fail(reason)
     settings = _settings()
     options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation)
-    summarizer = _load(model)
+    summarizer = _load(model) if engine == "local" else None  # on Ray, every worker loads its own
     with tqdm(total=count_lines(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
         try:
-            outcome = run_batch(
-                summarizer,
-                source,
-                output,
-                options,
-                batch_size=batch_size or settings.batch_size,
-                max_chars=settings.max_document_chars,
-                resume=resume,
-                progress=bar,
-                batch_tokens=settings.batch_tokens,
-            )
+            if summarizer is None:
+                outcome = run_ray_batch(
+                    model or settings.default_model,
+                    settings,
+                    source,
+                    output,
+                    options,
+                    batch_size=batch_size or settings.batch_size,
+                    resume=resume,
+                    cluster=RayCluster(ray_address, workers, gpus_per_worker),
+                    progress=bar,
+                )
+            else:
+                outcome = run_batch(
+                    summarizer,
+                    source,
+                    output,
+                    options,
+                    batch_size=batch_size or settings.batch_size,
+                    max_chars=settings.max_document_chars,
+                    resume=resume,
+                    progress=bar,
+                    batch_tokens=settings.batch_tokens,
+                )
         except ModelError as exc:
             _fail(exc.message)
+        except RayEngineError as exc:
+            _fail(str(exc))
         bar.update(outcome.skipped)
     typer.echo(f"{outcome.written} written, {outcome.failed} failed, {outcome.skipped} already done", err=True)
     raise typer.Exit(1 if outcome.failed else 0)
