@@ -14,9 +14,12 @@ from models.errors import ModelError
 from service.disconnect import CancelOnDisconnectMiddleware
 from service.engine import Engine
 from service.errors import install_error_handlers
+from service.handlers.jobs import JobsHandler
 from service.handlers.summarize import SummarizeHandler
+from service.jobs.store import JobStore
+from service.jobs.worker import JobWorker
 from service.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from service.routes import health, models, summarize
+from service.routes import health, jobs, models, summarize
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,16 +40,25 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         batch_wait_ms=settings.batch_wait_ms,
         queue_size=settings.queue_size,
     )
+    store = JobStore(
+        settings.store_url(),
+        lease_seconds=settings.job_lease_seconds,
+        retention_seconds=settings.job_retention_hours * 3600,
+    )
+    worker = JobWorker(store, engine, claim_size=settings.batch_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Load the default model in the background: /health answers at once, /ready once it is loaded.
         preload = asyncio.create_task(_preload(engine, settings.default_model))
+        worker.start()  # jobs left by an earlier run (or another replica) carry on by themselves
         try:
             yield
         finally:
             preload.cancel()
+            await worker.stop()
             engine.close()
+            store.close()
 
     app = FastAPI(
         title="docsum",
@@ -57,13 +69,19 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.settings = settings
     app.state.engine = engine
     app.state.summarize_handler = SummarizeHandler(engine, settings)
+    app.state.jobs_handler = JobsHandler(store, worker, engine, settings)
     install_error_handlers(app)
     app.include_router(summarize.router)
+    app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(health.router)
     # Outermost last: the request id exists before the size check can refuse.
     app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={"/v1/jobs": settings.max_job_body_bytes},
+    )
     app.add_middleware(RequestIdMiddleware)
     return app
 

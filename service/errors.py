@@ -5,8 +5,11 @@ the framework's own 404, 405 and 422 are rewritten into it, and nothing ever
 answers with a stack trace.
 
 ServiceError (status, code)          raised by handlers and the engine
-├── InvalidRequest        422  invalid_request, duplicate_id, too_many_documents, ...
+├── InvalidRequest        422  invalid_request, duplicate_id, too_many_documents, invalid_documents
+│                              (its error object lists the bad lines), idempotency_key_reused, ...
+├── NotFound              404  job_not_found (also a job past its retention, or another caller's)
 ├── PayloadTooLarge       413  body_too_large, document_too_large
+├── UnsupportedMediaType  415  unsupported_media_type
 └── Overloaded            429  overloaded: the model's queue is full; sent with Retry-After
 
 The model library's exceptions are mapped where they cross into HTTP:
@@ -33,10 +36,18 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.details = details
         if code is not None:
             self.code = code
 
@@ -44,6 +55,16 @@ class ServiceError(Exception):
 class InvalidRequest(ServiceError):
     status = 422
     code = "invalid_request"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class PayloadTooLarge(ServiceError):
@@ -111,7 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
-    return error_response(request, exc.status, exc.code, exc.message, exc.param, headers=headers)
+    return error_response(request, exc.status, exc.code, exc.message, exc.param, headers=headers, details=exc.details)
 
 
 async def _model_error(request: Request, exc: ModelError) -> JSONResponse:

@@ -57,19 +57,24 @@ _INTERNAL = "the server failed to handle this request"
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413, whether declared up front or streamed."""
+    """Refuses bodies over ``max_bytes`` with 413, whether declared up front or streamed.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``per_path`` gives some paths their own limit (job uploads are far larger than a summarize call).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"].rstrip("/"), self.max_bytes)
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
             return
         received = 0
 
@@ -78,20 +83,20 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # FastAPI passes an HTTPException from body reading through to the error handlers.
-                    raise HTTPException(413, self._message)
+                    raise HTTPException(413, _too_large(limit))
             return message
 
         await self.app(scope, counting_receive, send)
 
-    @property
-    def _message(self) -> str:
-        return f"the request body is larger than {self.max_bytes} bytes"
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         request_id = scope.get("state", {}).get("request_id")
-        await send_json(send, 413, error_body("body_too_large", self._message, None, request_id))
+        await send_json(send, 413, error_body("body_too_large", _too_large(limit), None, request_id))
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes"
 
 
 async def send_json(send: Send, status: int, payload: dict[str, object]) -> None:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -13,6 +15,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
 from models.loading import LoadSettings
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "docsum"
 
 
 class Settings(BaseSettings):
@@ -46,6 +53,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
     max_query_chars: int = Field(1000, ge=1, description="Characters in a `query`.")
     log_level: str = Field("info", description="Python logging level.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the SQLite job store lives (docsum.db); $XDG_DATA_HOME/docsum by default.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of a job store shared by several replicas, e.g. "
+        "postgresql+psycopg://user:password@host/docsum; replaces the SQLite store.",
+    )
+    job_retention_hours: float = Field(24.0, gt=0, description="Finished jobs and their results are kept this long.")
+    job_lease_seconds: float = Field(
+        30.0, ge=1, description="A replica that stops renewing its claim on job documents loses them after this long."
+    )
+    max_job_documents: int = Field(100_000, ge=1, description="Documents per job; more is refused (422).")
+    max_job_body_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="Body size of POST /v1/jobs (JSON or JSONL upload); more is refused."
+    )
 
     @field_validator("models", mode="before")
     @classmethod
@@ -69,6 +93,12 @@ class Settings(BaseSettings):
 
     def catalog(self) -> dict[str, ModelSpec]:
         return build_catalog(parse_model_entry(entry) for entry in self.models)
+
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'docsum.db'}"
 
     def load_settings(self) -> LoadSettings:
         return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads)

@@ -15,8 +15,10 @@ from tests.checkpoints import build_tiny_bart, build_tiny_t5
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's DOCSUM_* settings, Hugging Face cache or network."""
+def isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """No test sees the developer's DOCSUM_* settings, Hugging Face cache, job store or network."""
     for name in list(os.environ):
         if name.startswith("DOCSUM_"):
             monkeypatch.delenv(name)
@@ -24,6 +26,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf-home"))
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # each test gets an empty job store
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,7 @@
+"""Durable batch jobs: a SQL store (SQLite or PostgreSQL) and the worker that runs them.
+
+``store.JobStore`` keeps jobs, their documents and their results, and hands out
+work with leases so that several replicas on one database never run the same
+document; ``worker.JobWorker`` claims that work in every replica and feeds it to
+the engine at batch priority.
+"""

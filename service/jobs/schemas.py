@@ -1,0 +1,70 @@
+"""The jobs protocol: what POST /v1/jobs takes and what the job endpoints answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from service.jobs.store import JobRecord
+from service.schemas import BatchDocument, SummaryParams
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobRequest(SummaryParams):
+    """JSON form of a job; the same job can be uploaded as a JSONL file (multipart field `file`)."""
+
+    documents: list[BatchDocument] = Field(min_length=1)
+
+
+class JobProgress(BaseModel):
+    total: int = Field(description="Documents in the job.")
+    done: int = Field(description="Documents with a result line (a summary or an error).")
+    failed: int = Field(description="Of those done, how many got an error.")
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: JobStatus = Field(
+        description="queued, running, succeeded (every document has a result line; see progress.failed), "
+        "failed (the job could not run: see error), cancelled."
+    )
+    model: str
+    progress: JobProgress
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    expires_at: datetime | None = Field(description="After this the job and its results are gone (404).")
+    error: JobError | None = None
+    results_url: str = Field(description="JSONL, one line per finished document, in input order.")
+
+    @classmethod
+    def build(cls, job: JobRecord) -> JobOut:
+        error = JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
+        return cls(
+            id=job.id,
+            status=job.status,
+            model=job.model,
+            progress=JobProgress(total=job.total, done=job.done, failed=job.failed),
+            created_at=_time(job.created_at),
+            started_at=_time(job.started_at),
+            finished_at=_time(job.finished_at),
+            expires_at=_time(job.expires_at),
+            error=error,
+            results_url=f"/v1/jobs/{job.id}/results",
+        )
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+def _time(stamp: float | None) -> datetime | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC)

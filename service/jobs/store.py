@@ -1,0 +1,452 @@
+"""Jobs, their documents and results in one SQL database, with leases on work.
+
+SQLite (WAL) under ``DOCSUM_DATA_DIR`` serves one replica; any SQLAlchemy URL
+(PostgreSQL) serves several replicas that share it. Every state change is one
+short transaction, so a process killed at any point leaves the store consistent:
+
+- A document is ``pending``, ``running`` (claimed: a claim token and a lease
+  deadline) or ``done`` (its result line is stored).
+- ``claim`` takes pending documents, and running ones whose lease has lapsed (their
+  replica died), in one conditional UPDATE: the condition is re-checked on each row
+  as it is written (PostgreSQL re-evaluates it after a concurrent update; SQLite
+  writes one transaction at a time), so two replicas never hold the same document.
+- ``complete`` stores a result only while the claim token still matches, so a
+  replica that lost its lease cannot write a second result: every document ends
+  with exactly one.
+
+Times are Unix seconds from the replica's clock; replicas sharing a database
+should keep their clocks in sync (NTP) to within a small part of the lease.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+ACTIVE = ("queued", "running")
+# SQLite has no SKIP LOCKED: a replica that raced another for the same rows tries again this often.
+_CLAIM_ATTEMPTS = 5
+FINISHED = ("succeeded", "failed", "cancelled")
+
+metadata = MetaData()
+
+jobs = Table(
+    "docsum_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("expires_at", Float),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Column("idempotency_key", String(255)),
+    Column("request_hash", String(64)),
+    UniqueConstraint("owner", "idempotency_key", name="docsum_jobs_idempotency"),
+    Index("docsum_jobs_status", "status", "created_at"),
+    Index("docsum_jobs_owner", "owner", "created_at"),
+)
+
+documents = Table(
+    "docsum_job_documents",
+    metadata,
+    Column("job_id", String(32), ForeignKey("docsum_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("doc_id", String(256), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("state", String(8), nullable=False, default="pending"),
+    Column("claim", String(32)),
+    Column("lease_until", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("failed", Boolean, nullable=False, default=False),
+    Column("result", Text),
+    Index("docsum_job_documents_state", "job_id", "state", "seq"),
+)
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    status: str
+    model: str
+    params: dict[str, Any]
+    total: int
+    done: int
+    failed: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    expires_at: float | None
+    error_code: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDocument:
+    seq: int
+    id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Documents of one job that this replica holds until ``complete`` or the lease lapses."""
+
+    job_id: str
+    token: str
+    model: str
+    params: dict[str, Any]
+    documents: tuple[ClaimedDocument, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    seq: int
+    line: str  # the JSON result line, as ``docsum batch`` writes it
+    failed: bool
+
+
+class JobStore:
+    def __init__(self, url: str, *, lease_seconds: float = 30.0, retention_seconds: float = 86400.0) -> None:
+        self.lease_seconds = lease_seconds
+        self.retention_seconds = retention_seconds
+        self.engine = _connect(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- what callers submit and read --------------------------------------------------
+
+    def create(
+        self,
+        owner: str,
+        model: str,
+        params: dict[str, Any],
+        docs: Sequence[tuple[str, str]],
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a job and all its documents at once; ``(job, False)`` when the key was seen with this request."""
+        if idempotency_key is not None:
+            existing = self._by_key(owner, idempotency_key, request_hash)
+            if existing is not None:
+                return existing, False
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(jobs).values(
+                        id=job_id,
+                        owner=owner,
+                        status="queued",
+                        model=model,
+                        params=json.dumps(params, sort_keys=True),
+                        total=len(docs),
+                        done=0,
+                        failed=0,
+                        created_at=now,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash,
+                    )
+                )
+                rows = [
+                    {"job_id": job_id, "seq": seq, "doc_id": doc_id, "text": text, "state": "pending", "attempts": 0}
+                    for seq, (doc_id, text) in enumerate(docs)
+                ]
+                for start in range(0, len(rows), 1000):
+                    conn.execute(insert(documents), rows[start : start + 1000])
+        except IntegrityError:
+            # The same key raced in from another request: the first one won.
+            existing = self._by_key(owner, idempotency_key, request_hash) if idempotency_key else None
+            if existing is None:
+                raise
+            return existing, False
+        job = self.get(owner, job_id)
+        assert job is not None
+        return job, True
+
+    def get(self, owner: str, job_id: str) -> JobRecord | None:
+        """The job, or None if it does not exist, belongs to someone else or has expired."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
+        if row is None or _expired(row, time.time()):
+            return None
+        return _record(row)
+
+    def list(self, owner: str, *, limit: int, offset: int = 0, status: str | None = None) -> list[JobRecord]:
+        now = time.time()
+        query = select(jobs).where(jobs.c.owner == owner, or_(jobs.c.expires_at.is_(None), jobs.c.expires_at > now))
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        query = query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def cancel(self, owner: str, job_id: str) -> JobRecord | None:
+        """Stop a queued or running job; finished documents keep their results. A finished job is left as is."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status.in_(ACTIVE))
+                .values(status="cancelled", finished_at=now, expires_at=now + self.retention_seconds)
+            )
+        return self.get(owner, job_id)
+
+    def results(self, job_id: str, *, page: int = 500) -> Iterator[str]:
+        """Result lines of finished documents, in input order, read a page at a time."""
+        after = -1
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(documents.c.seq, documents.c.result)
+                    .where(documents.c.job_id == job_id, documents.c.state == "done", documents.c.seq > after)
+                    .order_by(documents.c.seq)
+                    .limit(page)
+                ).all()
+            for seq, line in rows:
+                after = seq
+                yield line
+            if len(rows) < page:
+                return
+
+    # -- what workers do -----------------------------------------------------------------
+
+    def claim(self, limit: int) -> Claim | None:
+        """Up to ``limit`` documents of the oldest job with work left, leased to the caller; None if none is left."""
+        for _ in range(_CLAIM_ATTEMPTS):
+            found, claim = self._try_claim(limit)
+            if claim is not None or not found:
+                return claim
+        return None  # lost every race for what was left; the caller looks again later
+
+    def _try_claim(self, limit: int) -> tuple[bool, Claim | None]:
+        """(whether a job had work, what this replica got of it: None when another replica was quicker)."""
+        now = time.time()
+        claimable = or_(
+            documents.c.state == "pending", and_(documents.c.state == "running", documents.c.lease_until < now)
+        )
+        with self.engine.begin() as conn:
+            job = conn.execute(
+                select(jobs.c.id, jobs.c.model, jobs.c.params)
+                .where(
+                    jobs.c.status.in_(ACTIVE),
+                    select(documents.c.seq).where(documents.c.job_id == jobs.c.id, claimable).exists(),
+                )
+                .order_by(jobs.c.created_at, jobs.c.id)
+                .limit(1)
+            ).first()
+            if job is None:
+                return False, None
+            # Two statements, not UPDATE ... IN (SELECT ... LIMIT): PostgreSQL may run such a
+            # subquery more than once and claim more rows than asked.
+            chosen = (
+                conn.execute(
+                    select(documents.c.seq)
+                    .where(documents.c.job_id == job.id, claimable)
+                    .order_by(documents.c.seq)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)  # PostgreSQL: replicas skip each other's rows
+                )
+                .scalars()
+                .all()
+            )
+            token = uuid.uuid4().hex
+            conn.execute(
+                update(documents)
+                .where(documents.c.job_id == job.id, claimable, documents.c.seq.in_(chosen))
+                .values(
+                    state="running",
+                    claim=token,
+                    lease_until=now + self.lease_seconds,
+                    attempts=documents.c.attempts + 1,
+                )
+            )
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.status == "queued")
+                .values(status="running", started_at=now)
+            )
+            claimed = conn.execute(
+                select(documents.c.seq, documents.c.doc_id, documents.c.text)
+                .where(documents.c.job_id == job.id, documents.c.claim == token)
+                .order_by(documents.c.seq)
+            ).all()
+        if not claimed:
+            return True, None
+        documents_held = tuple(ClaimedDocument(*row) for row in claimed)
+        return True, Claim(job.id, token, job.model, json.loads(job.params), documents_held)
+
+    def renew(self, claim: Claim) -> bool:
+        """Extend the lease; False if the claim was lost or its job is no longer active (stop working on it)."""
+        with self.engine.begin() as conn:
+            status = conn.execute(select(jobs.c.status).where(jobs.c.id == claim.job_id)).scalar()
+            if status not in ACTIVE:
+                return False
+            renewed = conn.execute(
+                update(documents)
+                .where(documents.c.job_id == claim.job_id, documents.c.claim == claim.token)
+                .values(lease_until=time.time() + self.lease_seconds)
+            ).rowcount
+        return bool(renewed)
+
+    def complete(self, claim: Claim, outcomes: Sequence[Outcome]) -> int:
+        """Store results the claim still holds; returns how many were stored. Finishes the job when none is left."""
+        now = time.time()
+        stored = failed = 0
+        with self.engine.begin() as conn:
+            for outcome in outcomes:
+                written = conn.execute(
+                    update(documents)
+                    .where(
+                        documents.c.job_id == claim.job_id,
+                        documents.c.seq == outcome.seq,
+                        documents.c.claim == claim.token,
+                        documents.c.state == "running",
+                    )
+                    .values(state="done", result=outcome.line, failed=outcome.failed, claim=None, lease_until=None)
+                ).rowcount
+                stored += written
+                if written and outcome.failed:
+                    failed += 1
+            if stored:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == claim.job_id)
+                    .values(done=jobs.c.done + stored, failed=jobs.c.failed + failed)
+                )
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == claim.job_id, jobs.c.status == "running", jobs.c.done >= jobs.c.total)
+                .values(status="succeeded", finished_at=now, expires_at=now + self.retention_seconds)
+            )
+        return stored
+
+    def release(self, claim: Claim) -> None:
+        """Give unfinished documents back at once (instead of waiting for the lease to lapse)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(documents)
+                .where(documents.c.job_id == claim.job_id, documents.c.claim == claim.token)
+                .values(state="pending", claim=None, lease_until=None)
+            )
+
+    def fail(self, job_id: str, code: str, message: str) -> None:
+        """The job cannot run at all (its model will not load, an option is unsupported)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
+                .values(
+                    status="failed",
+                    finished_at=now,
+                    expires_at=now + self.retention_seconds,
+                    error_code=code,
+                    error_message=message,
+                )
+            )
+            conn.execute(
+                update(documents)
+                .where(documents.c.job_id == job_id, documents.c.state == "running")
+                .values(state="pending", claim=None, lease_until=None)
+            )
+
+    def sweep(self) -> int:
+        """Delete jobs past their retention, with their documents; returns how many."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            expired = select(jobs.c.id).where(jobs.c.expires_at < now)
+            conn.execute(delete(documents).where(documents.c.job_id.in_(expired.scalar_subquery())))
+            return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
+
+    def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
+        if row is None or _expired(row, time.time()):
+            return None
+        if row.request_hash != request_hash:
+            raise IdempotencyConflict(key)
+        return _record(row)
+
+
+def _connect(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never wait for the writer. synchronous=FULL: a 202 survives power loss, not only a kill.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _expired(row: Any, now: float) -> bool:
+    return row.expires_at is not None and row.expires_at <= now
+
+
+def _record(row: Any) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        status=row.status,
+        model=row.model,
+        params=json.loads(row.params),
+        total=row.total,
+        done=row.done,
+        failed=row.failed,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        expires_at=row.expires_at,
+        error_code=row.error_code,
+        error_message=row.error_message,
+    )

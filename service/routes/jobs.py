@@ -1,0 +1,105 @@
+"""/v1/jobs: submit, watch, read and cancel durable batch jobs. Thin; the handler does the work."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from service.handlers.jobs import JobsHandler
+from service.jobs.schemas import JobList, JobOut, JobRequest, JobStatus
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "JSONL: {id, text} per line, as docsum batch"},
+        "model": {"type": "string"},
+        "max_tokens": {"type": "integer"},
+        "truncation": {"type": "string", "enum": ["chunk", "head", "error"]},
+    },
+    "additionalProperties": {"type": "string", "description": "any other summary option, as in the JSON body"},
+}
+# BatchDocument is in the components already (the batch endpoint uses it), so the reference resolves.
+_JSON_BODY = {
+    key: value
+    for key, value in JobRequest.model_json_schema(ref_template="#/components/schemas/{model}").items()
+    if key != "$defs"
+}
+_SUBMIT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _JSON_BODY},
+            "multipart/form-data": {"schema": _UPLOAD_FORM},
+        },
+    }
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job, or it expired"}}
+
+
+def _handler(request: Request) -> JobsHandler:
+    handler: JobsHandler = request.app.state.jobs_handler
+    return handler
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    openapi_extra=_SUBMIT_BODY,
+    responses={
+        404: {"description": "Unknown model"},
+        413: {"description": "Body too large"},
+        415: {"description": "Neither JSON nor a multipart upload"},
+        422: {"description": "Invalid options or documents (all listed); Idempotency-Key reused"},
+        503: {"description": "Model unavailable"},
+    },
+)
+async def submit_job(request: Request, response: Response) -> JobOut:
+    """Store a job of many documents (JSON, or a JSONL upload) and run it in the background.
+
+    With an `Idempotency-Key` header, repeating the same request returns the same job.
+    """
+    job, created = await _handler(request).create(request)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return job
+
+
+@router.get("", response_model=JobList)
+async def list_jobs(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: JobStatus | None = None,
+) -> JobList:
+    """The caller's jobs, newest first."""
+    return await _handler(request).list_jobs(request, limit, offset, status)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
+async def get_job(job_id: str, request: Request) -> JobOut:
+    return await _handler(request).get(request, job_id)
+
+
+@router.get(
+    "/{job_id}/results",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/jsonl": {}}}, **_NOT_FOUND},
+)
+async def job_results(job_id: str, request: Request) -> StreamingResponse:
+    """One JSON line per finished document, in input order, as `docsum batch` writes them; also while running."""
+    job, lines = await _handler(request).results(request, job_id)
+    headers = {"X-Job-Status": job.status}
+    return StreamingResponse(lines, media_type="application/jsonl", headers=headers)
+
+
+@router.delete("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
+async def cancel_job(job_id: str, request: Request) -> JobOut:
+    """Cancel a queued or running job; documents already done keep their results."""
+    return await _handler(request).cancel(request, job_id)
