@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import TextStreamer
+from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 from transformers.generation.streamers import BaseStreamer
 
 from models.errors import InputTooLong, UnsupportedOption
@@ -24,6 +24,7 @@ from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import reindexed, summarize_in_chunks
 from models.text import render, split_sentences
 from models.types import EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
+from models.yielding import has_callback, step_done
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -70,7 +71,8 @@ class Seq2SeqSummarizer:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
-        self._lock = threading.Lock()
+        # Reentrant: a call may run another between its decoding steps (models.yielding), on this thread.
+        self._lock = threading.RLock()
         summarization = (getattr(model.config, "task_specific_params", None) or {}).get("summarization", {})
         self.prefix: str = summarization.get("prefix", "")
         self.task_defaults: dict[str, Any] = {k: v for k, v in summarization.items() if k != "prefix"}
@@ -165,6 +167,8 @@ class Seq2SeqSummarizer:
     ) -> torch.Tensor:
         if streamer is not None and generation_kwargs.get("num_beams", self.model.generation_config.num_beams) > 1:
             streamer = None  # transformers streams greedy and sampled search only
+        if has_callback():  # let urgent work run between decoding steps (models.yielding)
+            generation_kwargs = {**generation_kwargs, "stopping_criteria": StoppingCriteriaList([_StepHook()])}
         with torch.inference_mode():
             return self.model.generate(
                 input_ids=inputs.input_ids.to(self.device),
@@ -241,6 +245,14 @@ class _DeltaStreamer(TextStreamer):  # type: ignore[misc]
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
         if text:
             self._emit(text)
+
+
+class _StepHook(StoppingCriteria):  # type: ignore[misc]
+    """Never stops generation; calls ``models.yielding.step_done`` after every step."""
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        step_done()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 def _render_generated(text: str, options: SummaryOptions) -> str:

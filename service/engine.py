@@ -12,9 +12,12 @@ keep arriving, and fills one model call with queued items that have the same
 options (``Summarizer.summarize`` takes one options object) and a similar
 length: at most ``batch_size`` documents and ``batch_tokens`` padded input
 tokens times beams (rows the decoder carries), so the model pads little and
-beam search holds no more keys and values than greedy search does. Requests from different clients thus share
-model calls; each still gets back exactly its own results, in order. A batch
-that fails is retried one document at a time, so one bad document fails alone.
+beam search holds no more keys and values than greedy search does. Requests
+from different clients thus share model calls; each still gets back exactly its
+own results, in order. A batch that fails is retried one document at a time, so
+one bad document fails alone. An interactive request that arrives while batch or
+job work runs does not wait for that call to end: it is served between two of
+its decoding steps (``models.yielding``), on the same thread.
 
 The queue holds at most ``queue_size`` documents per model: past that a request
 is refused with :class:`service.errors.Overloaded` (429, ``Retry-After``
@@ -41,6 +44,7 @@ from typing import Any
 from models.catalog import ModelRegistry
 from models.runner import Document, DocumentResult, beams_of, count_tokens, estimate_tokens, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
+from models.yielding import between_steps
 from service.errors import Overloaded
 
 logger = logging.getLogger(__name__)
@@ -209,11 +213,12 @@ class _ModelWorker:
             self.items = [item for item in self.items if id(item) not in taken]
             return [], batch
 
-    def _pick(self, head: _Item) -> list[_Item]:
+    def _pick(self, head: _Item, *, riders: bool = True) -> list[_Item]:
         """The head item and the queued items most like it in length, within the budgets.
 
         Candidates share the head's options and priority; among them, those closest
         in length join first, so a call holds similar lengths and pads little.
+        With ``riders``, lower-priority work fills the room left.
         """
         engine = self.engine
         if head.job.on_event is not None:
@@ -226,7 +231,7 @@ class _ModelWorker:
             and item.job.priority == head.job.priority
             and item.job.on_event is None
         ]
-        if len(candidates) + 1 < engine.batch_size:  # room left: lower-priority work may ride along
+        if riders and len(candidates) + 1 < engine.batch_size:  # room left: lower-priority work may ride along
             candidates += [
                 item
                 for item in self.items
@@ -276,11 +281,14 @@ class _ModelWorker:
             return
         texts = [item.text for item in live]
         on_event = live[0].job.on_event
+        background = all(item.job.priority > Priority.INTERACTIVE for item in live)
         try:
-            if on_event is not None:
-                summaries = summarizer.summarize(texts, options, on_event=on_event)
-            else:
-                summaries = summarizer.summarize(texts, options)
+            # Batch and job work pauses between decoding steps for interactive requests that arrive meanwhile.
+            with between_steps(lambda: self._serve_urgent(summarizer)) if background else contextlib.nullcontext():
+                if on_event is not None:
+                    summaries = summarizer.summarize(texts, options, on_event=on_event)
+                else:
+                    summaries = summarizer.summarize(texts, options)
         except Exception as exc:
             if len(live) == 1:
                 self._fail_item(live[0], exc)
@@ -291,6 +299,18 @@ class _ModelWorker:
             return
         for item, summary in zip(live, summaries, strict=True):
             self._complete(item, summary)
+
+    def _serve_urgent(self, summarizer: Summarizer) -> None:
+        """Between two decoding steps of background work: run the interactive requests waiting now."""
+        with self.cond:
+            self._drop_finished()
+            urgent = [item for item in self.items if item.job.priority == Priority.INTERACTIVE]
+            if not urgent:
+                return
+            batch = self._pick(min(urgent, key=_urgency), riders=False)
+            taken = {id(item) for item in batch}
+            self.items = [item for item in self.items if id(item) not in taken]
+        self._run_batch(summarizer, batch)
 
     def _complete(self, item: _Item, value: Any) -> None:
         job = item.job
