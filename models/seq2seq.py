@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 from transformers.generation.streamers import BaseStreamer
+from transformers.modeling_outputs import BaseModelOutput
 
 from models.errors import InputTooLong, UnsupportedOption
 from models.loading import LoadSettings, load_model_and_tokenizer
@@ -35,6 +36,10 @@ LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
 # Position limits beyond this are "unlimited" placeholders (tokenizers use 1e30).
 _NO_LIMIT = 1_000_000
 _BEAM_ONLY_KEYS = ("early_stopping", "length_penalty", "num_beam_groups", "diversity_penalty")
+
+
+# Background work runs its encoder pass in slices of about this many tokens, pausing in between.
+_ENCODER_SLICE_TOKENS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +172,31 @@ class Seq2SeqSummarizer:
     ) -> torch.Tensor:
         if streamer is not None and generation_kwargs.get("num_beams", self.model.generation_config.num_beams) > 1:
             streamer = None  # transformers streams greedy and sampled search only
-        if has_callback():  # let urgent work run between decoding steps (models.yielding)
-            generation_kwargs = {**generation_kwargs, "stopping_criteria": StoppingCriteriaList([_StepHook()])}
+        input_ids = inputs.input_ids.to(self.device)
+        attention_mask = inputs.attention_mask.to(self.device)
         with torch.inference_mode():
+            if has_callback():
+                # Let urgent work run between steps (models.yielding): after each decoding step, and
+                # between slices of the encoder pass, which is seconds long for a large batch on a CPU.
+                generation_kwargs = {
+                    **generation_kwargs,
+                    "stopping_criteria": StoppingCriteriaList([_StepHook()]),
+                    "encoder_outputs": self._encode_in_slices(input_ids, attention_mask),
+                }
             return self.model.generate(
-                input_ids=inputs.input_ids.to(self.device),
-                attention_mask=inputs.attention_mask.to(self.device),
-                streamer=streamer,
-                **generation_kwargs,
+                input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **generation_kwargs
             ).cpu()
+
+    def _encode_in_slices(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
+        rows = max(1, _ENCODER_SLICE_TOKENS // input_ids.shape[1])
+        encoder = self.model.get_encoder()
+        states = []
+        for start in range(0, input_ids.shape[0], rows):
+            if start:
+                step_done()
+            part = slice(start, start + rows)
+            states.append(encoder(input_ids=input_ids[part], attention_mask=attention_mask[part]).last_hidden_state)
+        return BaseModelOutput(last_hidden_state=torch.cat(states))
 
     def postprocess(self, generated: torch.Tensor, inputs: ModelInputs, options: SummaryOptions) -> list[Summary]:
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)

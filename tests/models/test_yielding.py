@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from models import seq2seq
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
@@ -47,3 +50,24 @@ def test_a_model_call_inside_the_callback_is_not_paused_again(tiny_bart_dir: Pat
     assert served == [urgent_alone]
     assert background == background_alone
     assert calls >= 6
+
+
+def test_the_encoder_pass_pauses_between_slices_with_the_same_outputs(
+    tiny_bart_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32"))
+    texts = CORPUS[:5]  # each fits the window: one generate call for all five
+    options = SummaryOptions(min_tokens=4, max_tokens=4)
+    plain = model.summarize(texts, options)
+    counts = []
+    for slice_tokens in (1_000_000, 1):  # one slice for all rows; then one row per slice
+        monkeypatch.setattr(seq2seq, "_ENCODER_SLICE_TOKENS", slice_tokens)
+        steps = [0]
+
+        def count(steps: list[int] = steps) -> None:
+            steps[0] += 1
+
+        with between_steps(count):
+            assert model.summarize(texts, options) == plain
+        counts.append(steps[0])
+    assert counts[1] - counts[0] == len(texts) - 1  # a pause between every two of the five rows
