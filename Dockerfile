@@ -13,6 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     HF_HOME=/data \
+    DOCSUM_DATA_DIR=/data/jobs \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
@@ -30,7 +31,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
-RUN pip install .
+# PostgreSQL driver: replicas may share one job store (DOCSUM_DATABASE_URL).
+RUN pip install '.[postgres]'
 
 RUN useradd --create-home --uid 10001 docsum && mkdir -p /data && chown docsum:docsum /data
 USER docsum
