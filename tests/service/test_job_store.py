@@ -57,7 +57,9 @@ def docs(n: int) -> list[tuple[str, str]]:
 
 
 def finish(store: JobStore, claim: Claim) -> int:
-    return store.complete(claim, [Outcome(d.seq, f'{{"id": "{d.id}"}}', failed=d.seq % 7 == 0) for d in claim.documents])
+    return store.complete(
+        claim, [Outcome(d.seq, f'{{"id": "{d.id}"}}', failed=d.seq % 7 == 0) for d in claim.documents]
+    )
 
 
 def test_a_job_is_stored_whole_and_read_back_by_its_owner_only(stores: StoreFactory) -> None:
