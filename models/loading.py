@@ -12,8 +12,6 @@ distilbart-cnn-12-6; else bf16 where the CPU has it natively; else fp32.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
 import logging
 import warnings
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from models.errors import ModelUnavailable, UnsafeCheckpoint
+from models.memory import keep_large_blocks_on_the_heap, release_free_memory
 
 if TYPE_CHECKING:
     import torch
@@ -128,52 +127,52 @@ def quantize_linear_int8(model: Any) -> None:
 
     spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
     # Layer by layer, dropping the checkpoint pages each layer read, so the fp32 file is
-    # never resident all at once; then whatever Linear layers are left (the LM head).
+    # never resident all at once; then whatever Linear layers are left (the LM head), in
+    # blocks of rows: quantize_dynamic had the whole fp32 head (206 MB for distilbart's
+    # 50264 x 1024) resident next to its int8 copies, the peak of loading.
     layers = [layer for modules in model.modules() if isinstance(modules, torch.nn.ModuleList) for layer in modules]
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore")
-        for layer in [*layers, model]:
+        for layer in layers:
             quantize_dynamic(layer, spec, dtype=torch.qint8, inplace=True)
+            release_free_memory()
+        rest = [(name, module) for name, module in model.named_modules() if type(module) is torch.nn.Linear]
+        for name, module in rest:
+            parent, _, attribute = name.rpartition(".")
+            setattr(model.get_submodule(parent), attribute, quantize_in_blocks(module))
             release_free_memory()
 
 
-def release_free_memory() -> None:
-    """Give back memory that loading no longer needs.
+def quantize_in_blocks(linear: Any, rows: int = 4096) -> Any:
+    """``quantize_dynamic``'s int8 module for one Linear, its weight read a block of rows at a time.
 
-    Freed heap (fp32 staging copies) goes back to the system (glibc ``malloc_trim``),
-    and the pages of memory-mapped ``*.safetensors`` files this process read are
-    dropped from its resident set (``madvise(MADV_DONTNEED)``, only for mappings
-    with no page written, so a later read faults the same bytes back in from the file).
-    A few small float tensors can keep a whole checkpoint mapped after int8
-    quantization; without this, all of it would stay resident.
+    Per-channel scales are per row, so the result is the same as quantizing it whole.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.malloc_trim(0)
-        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        for start, end in _clean_checkpoint_mappings():
-            libc.madvise(start, end - start, _MADV_DONTNEED)
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+    from torch.ao.nn.quantized.modules.utils import _quantize_weight
+    from torch.ao.quantization import per_channel_dynamic_qconfig
 
-
-def _clean_checkpoint_mappings() -> list[tuple[int, int]]:
-    """Address ranges of mapped ``*.safetensors`` files with no page written (so none copied on write)."""
-    found: list[tuple[int, int]] = []
-    current: tuple[int, int] | None = None
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            fields = line.split()
-            if fields and "-" in fields[0] and not fields[0].endswith(":"):
-                bounds = fields[0].split("-")
-                is_checkpoint = len(fields) >= 6 and fields[-1].endswith(".safetensors")
-                current = (int(bounds[0], 16), int(bounds[1], 16)) if is_checkpoint else None
-            elif current is not None and fields[:1] == ["Anonymous:"]:
-                if fields[1] == "0":
-                    found.append(current)
-                current = None
-    return found
-
-
-_MADV_DONTNEED = 4
+    weight = linear.weight.detach()
+    values = torch.empty(weight.shape, dtype=torch.int8)
+    scales = torch.empty(weight.shape[0], dtype=torch.double)
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        for first in range(0, weight.shape[0], rows):
+            observer = per_channel_dynamic_qconfig.weight()
+            block = weight[first : first + rows].float()
+            observer(block)
+            quantized = _quantize_weight(block, observer)
+            values[first : first + rows] = quantized.int_repr()
+            scales[first : first + rows] = quantized.q_per_channel_scales()
+            release_free_memory()  # the checkpoint pages of this block
+        zero_points = torch.zeros(len(scales), dtype=torch.long)
+        qweight = torch._make_per_channel_quantized_tensor(values, scales, zero_points, 0)
+        # Built 1 x 1 and then given its weight: the constructor would pack an empty full-size one first.
+        module = DynamicQuantizedLinear(1, 1, bias_=linear.bias is not None, dtype=torch.qint8)
+        module.in_features, module.out_features = linear.in_features, linear.out_features
+        module.set_weight_bias(qweight, None if linear.bias is None else linear.bias.detach().float())
+    return module
 
 
 def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[object, object, torch.device]:
@@ -205,21 +204,30 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
     release_free_memory()
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    if device.type == "cpu":
+        keep_large_blocks_on_the_heap()
     skip_cross_attention_reorder(model)
     if int8 or dtype != torch.float32:
-        use_shared_kv_attention(model)
+        use_shared_kv_attention(model, bf16_caches=int8)
     warm_up(model, device)
     logger.info("loaded %s on %s as %s", source, device, "int8 (dynamic)" if int8 else dtype)
     return model, tokenizer, device
 
 
-def use_shared_kv_attention(model: Any) -> None:
-    """Beam search reads each document's encoder keys and values once per step (see models.attention).
+def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
+    """Decoding reads each document's encoder keys and values once, in bf16 with ``bf16_caches``
+    (see models.attention).
 
     Only for models on transformers' SDPA, and not for plain fp32, whose outputs
-    stay exactly transformers'.
+    stay exactly transformers'. ``bf16_caches`` is for int8 models (fp32 activations).
     """
-    from models.attention import register
+    from models.attention import attend_in_bf16, register
+    from models.generation import (
+        GENERATES_IN_PARTS,
+        encode_in_slices,
+        share_encoder_outputs_across_beams,
+        stop_sharing_encoder_outputs,
+    )
 
     if getattr(model.config, "_attn_implementation", None) != "sdpa":
         return
@@ -227,6 +235,20 @@ def use_shared_kv_attention(model: Any) -> None:
         model.set_attn_implementation(register())
     except (ValueError, AttributeError, ImportError) as exc:
         logger.info("keeping transformers' SDPA attention: %s", exc)
+        return
+    if bf16_caches:
+        attend_in_bf16(model)
+    if getattr(model.config, "is_encoder_decoder", False):
+        encode_in_slices(model)
+    setattr(model, GENERATES_IN_PARTS, next(model.parameters()).device.type == "cpu")
+    if not getattr(model.config, "is_encoder_decoder", False) or not hasattr(model, "_reorder_cache"):
+        return  # beams share the cross-attention cache only where it is never reordered
+    share_encoder_outputs_across_beams(model)
+    try:  # an architecture whose cross-attention bypasses the attention interface fails here
+        warm_up(model, next(model.parameters()).device, beams=2)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        logger.info("encoder outputs stay copied per beam: %s", exc)
+        stop_sharing_encoder_outputs(model)
 
 
 def skip_cross_attention_reorder(model: object) -> None:
@@ -253,16 +275,18 @@ def skip_cross_attention_reorder(model: object) -> None:
     model._reorder_cache = reorder  # type: ignore[attr-defined]
 
 
-def warm_up(model: object, device: torch.device) -> None:
-    """One tiny generate call, so the first request does not pay for kernel selection and allocation."""
+def warm_up(model: object, device: torch.device, beams: int = 1) -> None:
+    """A tiny generate call, so the first request does not pay for kernel selection and allocation."""
     import torch
 
     config = model.config  # type: ignore[attr-defined]
     start = config.decoder_start_token_id if config.decoder_start_token_id is not None else 0
-    ids = torch.full((1, 8), start, dtype=torch.long, device=device)
+    ids = torch.full((2, 8), start, dtype=torch.long, device=device)
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0  # padding, so masks are made and used
     with torch.inference_mode():
         model.generate(  # type: ignore[attr-defined]
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_length=3, min_length=3, num_beams=1
+            input_ids=ids, attention_mask=mask, max_length=3, min_length=3, num_beams=beams
         )
 
 

@@ -77,7 +77,10 @@ def _map(
 ) -> list[list[str]]:
     """Summarize every chunk of every plan, batched by the model's chunk budget."""
     flat = [(doc, chunk) for doc, plan in enumerate(plans) for chunk in plan]
-    per_call = max(1, model.map_batch_tokens // model.max_input_tokens)
+    most = max(1, model.map_batch_tokens // model.max_input_tokens)
+    # As few calls as the budget allows, of even sizes: 19 chunks as 10 + 9, not 16 + 3 (a call
+    # is cut in parts, one per CPU thread, and waits for its largest part).
+    per_call = -(-len(flat) // -(-len(flat) // most)) if flat else most
     summaries: list[str] = []
     done = [0] * len(plans)
     for start in range(0, len(flat), per_call):

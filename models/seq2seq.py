@@ -21,6 +21,7 @@ from transformers.generation.streamers import BaseStreamer
 from transformers.modeling_outputs import BaseModelOutput
 
 from models.errors import InputTooLong, UnsupportedOption
+from models.generation import GENERATES_IN_PARTS, generate_in_parts
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import reindexed, summarize_in_chunks
 from models.text import render, split_sentences
@@ -183,6 +184,8 @@ class Seq2SeqSummarizer:
                     "stopping_criteria": StoppingCriteriaList([_StepHook()]),
                     "encoder_outputs": self._encode_in_slices(input_ids, attention_mask),
                 }
+            elif streamer is None and getattr(self.model, GENERATES_IN_PARTS, False):
+                return generate_in_parts(self.model, input_ids, attention_mask, **generation_kwargs).cpu()
             return self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **generation_kwargs
             ).cpu()

@@ -94,10 +94,9 @@ def test_the_map_step_batches_chunks(bart: Seq2SeqSummarizer, generate_calls: li
     finally:
         bart.map_batch_tokens = 16_384
     assert summary.chunks is not None
-    map_calls = -(-len(summary.chunks) // 8)
-    assert [size for size, _ in generate_calls[:map_calls]] == [8] * (map_calls - 1) + [
-        len(summary.chunks) - 8 * (map_calls - 1)
-    ]
+    map_calls = -(-len(summary.chunks) // 8)  # as few calls as 8 chunks each allow, of even sizes
+    sizes = [size for size, _ in generate_calls[:map_calls]]
+    assert sum(sizes) == len(summary.chunks) and max(sizes) <= 8 and max(sizes) - min(sizes) <= 1
 
 
 def test_inputs_that_fit_take_the_single_pass_unchanged(bart: Seq2SeqSummarizer) -> None:

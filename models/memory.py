@@ -1,0 +1,87 @@
+"""Process memory on CPU: how the C heap serves tensors, and giving back what loading no longer needs.
+
+Both act on glibc's allocator through ``ctypes`` and do nothing where it is not there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+
+_MADV_DONTNEED = 4
+# mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
+# Free memory kept at the top of the heap before it is returned to the system.
+_KEPT_FREE_BYTES = 1 << 30
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def keep_large_blocks_on_the_heap() -> bool:
+    """Serve large tensors from the heap and keep freed blocks there, instead of mmap/munmap per tensor.
+
+    glibc hands every allocation over 32 MB (an FFN activation of 8 documents x 500
+    tokens is 65 MB) its own fresh ``mmap`` and unmaps it on free, so each such tensor
+    pays a page fault per 4 KiB page on first touch, every time. Measured here: 1.5M
+    page faults in one 8-document generate call, and 22% of its time (7.7 s against
+    9.8 s, 1 thread). With mmap off and a high trim threshold freed blocks are reused;
+    the resident set stays at its high-water mark instead of shrinking between calls.
+    One arena for all threads: with a heap per generating thread
+    (``models.generation.generate_in_parts``) each kept its own high-water mark, and
+    16 documents peaked at 1.64-1.68 GiB against 1.41-1.45 GiB (no slower).
+    Returns whether the settings took.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    settings = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _KEPT_FREE_BYTES), (_M_ARENA_MAX, 1))
+    return all([bool(libc.mallopt(parameter, value)) for parameter, value in settings])
+
+
+def release_free_memory() -> None:
+    """Give back memory that loading no longer needs.
+
+    Freed heap (fp32 staging copies) goes back to the system (glibc ``malloc_trim``),
+    and the pages of memory-mapped ``*.safetensors`` files this process read are
+    dropped from its resident set (``madvise(MADV_DONTNEED)``, only for mappings
+    with no page written, so a later read faults the same bytes back in from the file).
+    A few small float tensors can keep a whole checkpoint mapped after int8
+    quantization; without this, all of it would stay resident.
+    """
+    libc = _libc()
+    if libc is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc.malloc_trim(0)
+        for start, end in _clean_checkpoint_mappings():
+            libc.madvise(start, end - start, _MADV_DONTNEED)
+
+
+def _clean_checkpoint_mappings() -> list[tuple[int, int]]:
+    """Address ranges of mapped ``*.safetensors`` files with no page written (so none copied on write)."""
+    found: list[tuple[int, int]] = []
+    current: tuple[int, int] | None = None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if fields and "-" in fields[0] and not fields[0].endswith(":"):
+                bounds = fields[0].split("-")
+                is_checkpoint = len(fields) >= 6 and fields[-1].endswith(".safetensors")
+                current = (int(bounds[0], 16), int(bounds[1], 16)) if is_checkpoint else None
+            elif current is not None and fields[:1] == ["Anonymous:"]:
+                if fields[1] == "0":
+                    found.append(current)
+                current = None
+    return found
