@@ -207,6 +207,10 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
     if device.type == "cpu":
         keep_large_blocks_on_the_heap()
     skip_cross_attention_reorder(model)
+    if getattr(model.config, "is_encoder_decoder", False):
+        from models.generation import pause_between_encoder_layers
+
+        pause_between_encoder_layers(model)
     if int8 or dtype != torch.float32:
         use_shared_kv_attention(model, bf16_caches=int8)
     warm_up(model, device)
@@ -215,11 +219,13 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
 
 
 def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
-    """Decoding reads each document's encoder keys and values once, in bf16 with ``bf16_caches``
-    (see models.attention).
+    """docsum's generation path (see models.attention and models.generation).
 
-    Only for models on transformers' SDPA, and not for plain fp32, whose outputs
-    stay exactly transformers'. ``bf16_caches`` is for int8 models (fp32 activations).
+    Its attention (a document's beams share one copy of the encoder output; decoding
+    steps as matmuls; with ``bf16_caches``, for int8 models whose activations are fp32,
+    bf16 caches and encoder attention), the encoder in slices, and CPU batches cut in
+    single-threaded parts. Only for models on transformers' SDPA, and never for plain
+    fp32, whose outputs stay exactly transformers'.
     """
     from models.attention import attend_in_bf16, register
     from models.generation import (
