@@ -6,12 +6,18 @@ installed per model instance by :func:`models.loading.use_shared_kv_attention`.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from models.yielding import PauseGate, step_done
 
 _BEAM_SHARED_INPUTS = ("encoder_outputs", "attention_mask")
 # Set on a model whose CPU batches go through :func:`generate_in_parts`.
@@ -71,6 +77,8 @@ def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS) -> None
             return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = None
         for first in range(0, rows, step):
+            if first:
+                step_done()  # a pause point for urgent work (models.yielding), like a decoding step
             mask = attention_mask[first : first + step]
             used = _used_length(mask)  # trailing columns that are padding in every row of the slice
             out = forward(input_ids=input_ids[first : first + step, :used], attention_mask=mask[:, :used], **kwargs)
@@ -83,6 +91,23 @@ def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS) -> None
     encoder.forward = sliced
 
 
+def pause_between_encoder_layers(model: Any) -> None:
+    """Every encoder layer ends in a pause point (``models.yielding.step_done``), like a decoding step.
+
+    An encoder slice on one thread of a CPU is about a second for 2 documents of 500
+    tokens; urgent work waiting on background work waits for one layer instead.
+    Without an installed callback a pause point is one thread-local lookup.
+    """
+    encoder = model.get_encoder()
+    for stack in (module for module in encoder.children() if isinstance(module, torch.nn.ModuleList)):
+        for layer in stack:
+            layer.register_forward_hook(_pause_point)
+
+
+def _pause_point(module: Any, args: Any, output: Any) -> None:
+    step_done()
+
+
 def _used_length(mask: torch.Tensor) -> int:
     columns = mask.any(dim=0).nonzero()
     return int(columns[-1]) + 1 if len(columns) else mask.shape[1]
@@ -93,43 +118,85 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
 
     With one intra-op team of threads, every op of a decoding step ends in a barrier,
     and with idle threads sleeping (``OMP_WAIT_POLICY=PASSIVE``, as docsum's service
-    sets it) each of the hundreds of small ops per step wakes the other thread:
-    measured here, 2 parts x 1 thread ran 8 documents x 4 beams in 6.2-6.7 s against
-    7.6-8.2 s for one call on 2 threads (16 documents greedy: 8.4-9.2 s against
-    9.8-10.3 s), and 10.1-10.4 s against 10.9-11.9 s with another process busy on one
-    of the two cores. Rows are independent, so the parts give what one call gives,
+    sets it) each of the hundreds of small ops per step wakes the other thread.
+    Measured here with PASSIVE, 2 threads: 8 documents x 4 beams in 6.1-6.2 s against
+    8.7-9.0 s as one call, 16 documents greedy 8.1-10.4 s against 10.4-10.8 s, and
+    (an earlier version) 10.1-10.4 s against 10.9-11.9 s with another process busy on
+    one of the two cores. Rows are independent, so the parts give what one call gives,
     up to int8's per-call activation scales.
+
+    Under ``models.yielding.between_steps`` (background work) every part parks at its
+    next step when urgent work is pending, and the callback runs on this thread with
+    its whole team of threads.
     """
-    threads = torch.get_num_threads()
-    parts = min(threads, len(input_ids))
-    if parts < 2:
+    parts = min(torch.get_num_threads(), len(input_ids))
+    if parts < 2 or _openmp() is None:
         with torch.inference_mode():
             output: torch.Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return output
     bounds = [len(input_ids) * part // parts for part in range(parts + 1)]
     pieces = [(input_ids[a:b], attention_mask[a:b]) for a, b in itertools.pairwise(bounds)]
+    gate = PauseGate(parts)
+    if gate.armed:
+        kwargs = {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
+    # Work the gate's callback runs (urgent requests) gets its own workers: these are parked.
+    depth = getattr(_nesting, "depth", 0)
+    pool = _pool(parts, depth)
+    futures = [pool.submit(_generate_single_threaded, model, ids, mask, kwargs, gate) for ids, mask in pieces]
+    _nesting.depth = depth + 1
     try:
-        futures = [_pool(parts).submit(_generate_single_threaded, model, ids, mask, kwargs) for ids, mask in pieces]
-        outputs = [future.result() for future in futures]
+        gate.wait()
     finally:
-        torch.set_num_threads(threads)  # the workers' setting reaches MKL's process-wide one
+        _nesting.depth = depth
+    outputs = [future.result() for future in futures]
     width = max(output.shape[1] for output in outputs)
     pad = _pad_token_id(model)
     return torch.cat([torch.nn.functional.pad(output, (0, width - output.shape[1]), value=pad) for output in outputs])
 
 
+class StepHook(StoppingCriteria):  # type: ignore[misc]
+    """Never stops generation; calls ``models.yielding.step_done`` after every step."""
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        step_done()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+_nesting = threading.local()
+
+
 @functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="docsum-generate")
+def _pool(workers: int, depth: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix=f"docsum-generate-{depth}")
+
+
+@functools.cache
+def _openmp() -> ctypes.CDLL | None:
+    """torch's OpenMP runtime, whose team size is set per calling thread (None where torch has another)."""
+    if "OpenMP" not in torch.__config__.parallel_info():
+        return None
+    try:
+        # RTLD_NOLOAD: only the copy torch already loaded, never a second runtime of its own.
+        library = ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+        library.omp_set_num_threads.argtypes = [ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    return library
 
 
 def _generate_single_threaded(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, kwargs: dict[str, Any]
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, kwargs: dict[str, Any], gate: PauseGate
 ) -> torch.Tensor:
-    torch.set_num_threads(1)  # this thread's OpenMP team
-    with torch.inference_mode():  # thread-local, like the thread count
-        output: torch.Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-    return output
+    with gate.part():  # first: a part that fails must still count as finished
+        # Only this thread's team: torch.set_num_threads would also change the process-wide
+        # default other threads start from, MKL's thread count, and clear oneDNN's kernel cache.
+        torch.get_num_threads()  # torch sizes a thread's team on its first use; then it is ours
+        openmp = _openmp()
+        assert openmp is not None
+        openmp.omp_set_num_threads(1)
+        with torch.inference_mode():  # thread-local, like the team size
+            output: torch.Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        return output
 
 
 def _pad_token_id(model: Any) -> int:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
+from transformers import StoppingCriteriaList, TextStreamer
 from transformers.generation.streamers import BaseStreamer
 from transformers.modeling_outputs import BaseModelOutput
 
 from models.errors import InputTooLong, UnsupportedOption
-from models.generation import GENERATES_IN_PARTS, generate_in_parts
+from models.generation import GENERATES_IN_PARTS, StepHook, generate_in_parts
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import reindexed, summarize_in_chunks
 from models.text import render, split_sentences
@@ -176,16 +176,16 @@ class Seq2SeqSummarizer:
         input_ids = inputs.input_ids.to(self.device)
         attention_mask = inputs.attention_mask.to(self.device)
         with torch.inference_mode():
+            if streamer is None and getattr(self.model, GENERATES_IN_PARTS, False):
+                return generate_in_parts(self.model, input_ids, attention_mask, **generation_kwargs).cpu()
             if has_callback():
                 # Let urgent work run between steps (models.yielding): after each decoding step, and
                 # between slices of the encoder pass, which is seconds long for a large batch on a CPU.
                 generation_kwargs = {
                     **generation_kwargs,
-                    "stopping_criteria": StoppingCriteriaList([_StepHook()]),
+                    "stopping_criteria": StoppingCriteriaList([StepHook()]),
                     "encoder_outputs": self._encode_in_slices(input_ids, attention_mask),
                 }
-            elif streamer is None and getattr(self.model, GENERATES_IN_PARTS, False):
-                return generate_in_parts(self.model, input_ids, attention_mask, **generation_kwargs).cpu()
             return self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **generation_kwargs
             ).cpu()
@@ -269,14 +269,6 @@ class _DeltaStreamer(TextStreamer):  # type: ignore[misc]
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
         if text:
             self._emit(text)
-
-
-class _StepHook(StoppingCriteria):  # type: ignore[misc]
-    """Never stops generation; calls ``models.yielding.step_done`` after every step."""
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        step_done()
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 def _render_generated(text: str, options: SummaryOptions) -> str:

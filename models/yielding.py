@@ -5,6 +5,11 @@ seq2seq generation calls ``step_done`` after every decoding step, which runs the
 callback on the same thread (the only thread allowed to touch the model). The
 callback may itself summarize (the service's engine serves waiting interactive
 requests there); while it runs, no further callback is made, so it cannot recurse.
+
+A call split across worker threads (models.generation's parts) cannot run the
+callback on a worker while the other parts go on: it asks ``pending`` after each
+step, and when urgent work waits, a :class:`PauseGate` parks every part and runs the
+callback alone on the calling thread.
 """
 
 from __future__ import annotations
@@ -16,15 +21,23 @@ from contextlib import contextmanager
 _local = threading.local()
 
 
+def _always() -> bool:
+    return True
+
+
 @contextmanager
-def between_steps(callback: Callable[[], None]) -> Iterator[None]:
-    """Run ``callback`` between the decoding steps of model calls made inside this block, on this thread."""
-    previous = getattr(_local, "callback", None)
-    _local.callback = callback
+def between_steps(callback: Callable[[], None], pending: Callable[[], bool] = _always) -> Iterator[None]:
+    """Run ``callback`` between the decoding steps of model calls made inside this block, on this thread.
+
+    ``pending`` says cheaply, from any thread, whether the callback has work now; a
+    call split across threads pauses all of its parts only when it does.
+    """
+    previous = getattr(_local, "callback", None), getattr(_local, "pending", _always)
+    _local.callback, _local.pending = callback, pending
     try:
         yield
     finally:
-        _local.callback = previous
+        _local.callback, _local.pending = previous
 
 
 def has_callback() -> bool:
@@ -41,3 +54,63 @@ def step_done() -> None:
         callback()
     finally:
         _local.callback = callback
+
+
+class PauseGate:
+    """Parts of one call, each on its own worker thread, park together so the caller's callback runs alone.
+
+    Made on the calling thread (taking its callback and ``pending``); each worker runs
+    its part inside :meth:`part`, where ``step_done`` parks it once ``pending`` says so;
+    the calling thread waits in :meth:`wait`, running the callback whenever every
+    unfinished part is parked.
+    """
+
+    def __init__(self, parts: int) -> None:
+        self._callback = getattr(_local, "callback", None)
+        self._pending: Callable[[], bool] = getattr(_local, "pending", _always)
+        self._cond = threading.Condition()
+        self._unfinished = parts
+        self._parked = 0
+        self._pausing = False
+        self._round = 0  # pauses so far: a parked part leaves once its pause has ended
+
+    @property
+    def armed(self) -> bool:
+        """Whether the calling thread had a callback to run between steps."""
+        return self._callback is not None
+
+    @contextmanager
+    def part(self) -> Iterator[None]:
+        """On a worker: its steps may park here; leaving the block marks the part finished."""
+        try:
+            with between_steps(self._step):
+                yield
+        finally:
+            with self._cond:
+                self._unfinished -= 1
+                self._cond.notify_all()
+
+    def wait(self) -> None:
+        """On the calling thread: run the callback whenever the parts are parked, until all have finished."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._parked == self._unfinished)
+                if not self._unfinished:
+                    return
+            try:
+                step_done()
+            finally:
+                with self._cond:
+                    self._pausing, self._parked = False, 0
+                    self._round += 1
+                    self._cond.notify_all()
+
+    def _step(self) -> None:
+        if not self._pausing and not self._pending():
+            return
+        with self._cond:
+            self._pausing = True
+            self._parked += 1
+            self._cond.notify_all()
+            pause = self._round
+            self._cond.wait_for(lambda: self._round != pause)

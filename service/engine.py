@@ -282,9 +282,11 @@ class _ModelWorker:
         texts = [item.text for item in live]
         on_event = live[0].job.on_event
         background = all(item.job.priority > Priority.INTERACTIVE for item in live)
+        started = time.perf_counter()
         try:
             # Batch and job work pauses between decoding steps for interactive requests that arrive meanwhile.
-            with between_steps(lambda: self._serve_urgent(summarizer)) if background else contextlib.nullcontext():
+            pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
+            with pause if background else contextlib.nullcontext():
                 if on_event is not None:
                     summaries = summarizer.summarize(texts, options, on_event=on_event)
                 else:
@@ -297,8 +299,19 @@ class _ModelWorker:
             for item in live:
                 self._run_batch(summarizer, [item])
             return
+        logger.debug(
+            "%s call: %d documents, longest %d tokens, %.2f s",
+            "background" if background else "interactive",
+            len(live),
+            max(self._tokens(item) for item in live),
+            time.perf_counter() - started,
+        )
         for item, summary in zip(live, summaries, strict=True):
             self._complete(item, summary)
+
+    def _urgent_waiting(self) -> bool:
+        """Asked after each step, from the model's worker threads: cheap, and unlocked (a stale answer costs a step)."""
+        return any(item.job.priority == Priority.INTERACTIVE and not item.job.done for item in self.items)
 
     def _serve_urgent(self, summarizer: Summarizer) -> None:
         """Between two decoding steps of background work: run the interactive requests waiting now."""

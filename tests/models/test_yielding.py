@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from models import seq2seq
+from models.generation import GENERATES_IN_PARTS
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
-from models.yielding import between_steps, has_callback
+from models.yielding import PauseGate, between_steps, has_callback, step_done
 from tests.checkpoints import CORPUS
 
 
@@ -70,4 +75,105 @@ def test_the_encoder_pass_pauses_between_slices_with_the_same_outputs(
         with between_steps(count):
             assert model.summarize(texts, options) == plain
         counts.append(steps[0])
-    assert counts[1] - counts[0] == len(texts) - 1  # a pause between every two of the five rows
+    # Each of the five one-row slices runs every encoder layer (a pause after each), and
+    # there is a pause between every two slices: 5 x layers + 4 against 1 x layers.
+    layers = model.model.config.encoder_layers
+    assert counts[1] - counts[0] == (len(texts) - 1) * (layers + 1)
+
+
+def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path) -> None:
+    model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32"))
+    encoder = model.model.get_encoder()
+    inputs = model.preprocess(CORPUS[:2])
+    pauses = [0]
+
+    def count() -> None:
+        pauses[0] += 1
+
+    with between_steps(count), torch.inference_mode():
+        encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask)
+    assert pauses[0] == model.model.config.encoder_layers
+
+
+def test_parts_park_together_and_the_callback_runs_alone_on_the_calling_thread() -> None:
+    caller = threading.current_thread()
+    steps = {"a": 0, "b": 0}
+    seen: list[tuple[threading.Thread, dict[str, int]]] = []
+    lock = threading.Lock()
+
+    def part(gate: PauseGate, name: str, count: int) -> None:
+        with gate.part():
+            for _ in range(count):
+                with lock:
+                    steps[name] += 1
+                step_done()
+                time.sleep(0.001)
+
+    def callback() -> None:
+        frozen = dict(steps)
+        time.sleep(0.02)  # a part still running would step meanwhile
+        assert steps == frozen
+        seen.append((threading.current_thread(), frozen))
+
+    def pending() -> bool:
+        return len(seen) < 3 and sum(steps.values()) >= 10 * (len(seen) + 1)
+
+    with between_steps(callback, pending):
+        gate = PauseGate(2)
+        workers = [threading.Thread(target=part, args=(gate, name, n)) for name, n in (("a", 40), ("b", 25))]
+        for worker in workers:
+            worker.start()
+        gate.wait()
+    for worker in workers:
+        worker.join()
+    assert steps == {"a": 40, "b": 25}
+    assert len(seen) == 3
+    assert all(thread is caller for thread, _ in seen)
+
+
+def test_a_part_that_fails_still_lets_the_caller_go_on() -> None:
+    with between_steps(lambda: None):
+        gate = PauseGate(2)
+
+        def failing() -> None:
+            with contextlib.suppress(RuntimeError), gate.part():
+                raise RuntimeError("boom")
+
+        def stepping() -> None:
+            with gate.part():
+                for _ in range(5):
+                    step_done()
+
+        workers = [threading.Thread(target=failing), threading.Thread(target=stepping)]
+        for worker in workers:
+            worker.start()
+        gate.wait()
+        for worker in workers:
+            worker.join()
+
+
+def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart_dir: Path) -> None:
+    """Background work split across single-threaded workers (int8 on CPU) parks all of them, serves, goes on."""
+    model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
+    assert getattr(model.model, GENERATES_IN_PARTS)
+    texts = CORPUS[:6]
+    options = SummaryOptions(min_tokens=8, max_tokens=8)
+    urgent_texts = CORPUS[6:9]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        plain = model.summarize(texts, options)
+        urgent_alone = model.summarize(urgent_texts, options)
+        served: list[object] = []
+
+        def serve_urgent() -> None:
+            # In parts as well (3 documents on 2 threads): nested parts must get workers of their own.
+            served.append(model.summarize(urgent_texts, options))
+
+        with between_steps(serve_urgent, pending=lambda: len(served) < 2):
+            background = model.summarize(texts, options)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert background == plain
+    assert served == [urgent_alone, urgent_alone]
