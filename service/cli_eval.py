@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from models.errors import ModelError
-from models.evaluation import evaluate, format_report, load_eval_records
 
 
 def evaluate_command(
@@ -26,6 +25,9 @@ def evaluate_command(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Documents per model call.")] = None,
 ) -> None:
     """Score a model with ROUGE-1/2/L/Lsum (F1, stemmed) on DATA, beside Lead-3."""
+    # Here, not at the top: ROUGE brings nltk, which brings scipy, scikit-learn and pandas
+    # (180 MB and 1.3 s), and every other docsum command, `serve` included, imports this module.
+    from models.evaluation import evaluate, format_report, load_eval_records
     from service.cli import _fail, _load, _options, _settings
 
     if not data.is_file():
