@@ -37,6 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cnndm" / "test.jsonl"
@@ -194,13 +195,13 @@ def way_baseline(checkpoint: Path, docs: Path, beams: int, args: argparse.Namesp
     cmd = [PYTHON, "-c", _BASELINE, str(checkpoint), str(docs), str(beams), str(args.new_tokens)]
     cmd.append(str(args.baseline_docs or args.docs))
     result, peak, _ = run_measured(cmd)
-    return Outcome("(a) transformers fp32, one at a time", beams, result["docs"], result["seconds"], peak)
+    return Outcome("(a) transformers fp32, one at a time", beams, int(result["docs"]), result["seconds"], peak)
 
 
 def way_ct2(converted: Path, docs: Path, beams: int, args: argparse.Namespace) -> Outcome:
     cmd = [PYTHON, "-c", _CT2, str(converted), str(docs), str(beams), str(args.new_tokens), "8"]
     result, peak, _ = run_measured(cmd)
-    return Outcome("(b) CTranslate2 int8, batches of 8", beams, result["docs"], result["seconds"], peak)
+    return Outcome("(b) CTranslate2 int8, batches of 8", beams, int(result["docs"]), result["seconds"], peak)
 
 
 def way_batch(checkpoint: Path, docs: Path, beams: int, args: argparse.Namespace) -> Outcome:
@@ -318,7 +319,7 @@ class PeakSampler:
 
 def run_measured(
     cmd: list[str], on_stderr: Callable[[str], None] | None = None, expect_json: bool = True
-) -> tuple[dict[str, float], int, float]:
+) -> tuple[dict[str, Any], int, float]:
     import psutil
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the progress bar's first line arrives as it is drawn
@@ -383,6 +384,11 @@ def weight_bytes(checkpoint: Path) -> tuple[int, int]:
     return linear + tied + 4 * other, 2 * (linear + other)
 
 
+def _ratio(outcome: Outcome, base: Outcome | None) -> str:
+    """How many times the base way's docs/s; "-" where that way did not run (--ways)."""
+    return f"{outcome.rate / base.rate:.2f}x" if base is not None else "-"
+
+
 def report(outcomes: list[Outcome], weights: tuple[int, int], beams_list: list[int]) -> None:
     weights_bytes, bf16_bytes = weights
     gib = 1024**3
@@ -391,12 +397,8 @@ def report(outcomes: list[Outcome], weights: tuple[int, int], beams_list: list[i
         rows = [o for o in outcomes if o.beams == beams]
         by = {o.way[:3]: o for o in rows}
         for o in rows:
-            vs_a = o.rate / by["(a)"].rate if "(a)" in by else float("nan")
-            vs_b = o.rate / by["(b)"].rate if "(b)" in by else float("nan")
-            print(
-                f"{o.way:42} {beams:>5} {o.docs:>4} {o.rate:>7.2f} {vs_a:>6.2f}x {vs_b:>6.2f}x "
-                f"{o.peak_rss / gib:>7.2f} GiB"
-            )
+            vs_a, vs_b = (_ratio(o, by.get(base)) for base in ("(a)", "(b)"))
+            print(f"{o.way:42} {beams:>5} {o.docs:>4} {o.rate:>7.2f} {vs_a:>7} {vs_b:>7} {o.peak_rss / gib:>7.2f} GiB")
         if "(c)" in by and "(d)" in by:
             d = by["(d)"]
             p50 = statistics.median(d.latencies)
