@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from models.yielding import PauseGate, step_done
+from models.yielding import PauseGate, has_callback, step_done
 
 _BEAM_SHARED_INPUTS = ("encoder_outputs", "attention_mask")
 # Set on a model whose CPU batches go through :func:`generate_in_parts`.
@@ -129,16 +129,16 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     next step when urgent work is pending, and the callback runs on this thread with
     its whole team of threads.
     """
+    if has_callback():
+        kwargs = {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
     parts = min(torch.get_num_threads(), len(input_ids))
-    if parts < 2 or _openmp() is None:
+    if parts < 2 or _openmp() is None:  # one part: it pauses on this thread, as a plain call does
         with torch.inference_mode():
             output: torch.Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return output
     bounds = [len(input_ids) * part // parts for part in range(parts + 1)]
     pieces = [(input_ids[a:b], attention_mask[a:b]) for a, b in itertools.pairwise(bounds)]
     gate = PauseGate(parts)
-    if gate.armed:
-        kwargs = {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
     # Work the gate's callback runs (urgent requests) gets its own workers: these are parked.
     depth = getattr(_nesting, "depth", 0)
     pool = _pool(parts, depth)

@@ -59,25 +59,19 @@ def step_done() -> None:
 class PauseGate:
     """Parts of one call, each on its own worker thread, park together so the caller's callback runs alone.
 
-    Made on the calling thread (taking its callback and ``pending``); each worker runs
+    Made on the calling thread (taking its ``pending``); each worker runs
     its part inside :meth:`part`, where ``step_done`` parks it once ``pending`` says so;
     the calling thread waits in :meth:`wait`, running the callback whenever every
     unfinished part is parked.
     """
 
     def __init__(self, parts: int) -> None:
-        self._callback = getattr(_local, "callback", None)
         self._pending: Callable[[], bool] = getattr(_local, "pending", _always)
         self._cond = threading.Condition()
         self._unfinished = parts
         self._parked = 0
         self._pausing = False
         self._round = 0  # pauses so far: a parked part leaves once its pause has ended
-
-    @property
-    def armed(self) -> bool:
-        """Whether the calling thread had a callback to run between steps."""
-        return self._callback is not None
 
     @contextmanager
     def part(self) -> Iterator[None]:
