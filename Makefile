@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/ruff check models service tests bench
 	$(BIN)/ruff format --check models service tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench/*.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
