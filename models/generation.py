@@ -129,8 +129,7 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     next step when urgent work is pending, and the callback runs on this thread with
     its whole team of threads.
     """
-    if has_callback():
-        kwargs = {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
+    kwargs = with_pause_points(kwargs)
     parts = min(torch.get_num_threads(), len(input_ids))
     if parts < 2 or _openmp() is None:  # one part: it pauses on this thread, as a plain call does
         with torch.inference_mode():
@@ -152,6 +151,13 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     width = max(output.shape[1] for output in outputs)
     pad = _pad_token_id(model)
     return torch.cat([torch.nn.functional.pad(output, (0, width - output.shape[1]), value=pad) for output in outputs])
+
+
+def with_pause_points(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``generate`` arguments that call ``models.yielding.step_done`` after every decoding step, under a callback."""
+    if not has_callback():
+        return kwargs
+    return {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
 
 
 class StepHook(StoppingCriteria):  # type: ignore[misc]

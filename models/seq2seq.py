@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import StoppingCriteriaList, TextStreamer
+from transformers import TextStreamer
 from transformers.generation.streamers import BaseStreamer
-from transformers.modeling_outputs import BaseModelOutput
 
 from models.errors import InputTooLong, UnsupportedOption
-from models.generation import GENERATES_IN_PARTS, StepHook, generate_in_parts
+from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_points
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import reindexed, summarize_in_chunks
 from models.text import render, split_sentences
 from models.types import EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
-from models.yielding import has_callback, step_done
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -37,10 +35,6 @@ LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
 # Position limits beyond this are "unlimited" placeholders (tokenizers use 1e30).
 _NO_LIMIT = 1_000_000
 _BEAM_ONLY_KEYS = ("early_stopping", "length_penalty", "num_beam_groups", "diversity_penalty")
-
-
-# Background work runs its encoder pass in slices of about this many tokens, pausing in between.
-_ENCODER_SLICE_TOKENS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,28 +172,11 @@ class Seq2SeqSummarizer:
         with torch.inference_mode():
             if streamer is None and getattr(self.model, GENERATES_IN_PARTS, False):
                 return generate_in_parts(self.model, input_ids, attention_mask, **generation_kwargs).cpu()
-            if has_callback():
-                # Let urgent work run between steps (models.yielding): after each decoding step, and
-                # between slices of the encoder pass, which is seconds long for a large batch on a CPU.
-                generation_kwargs = {
-                    **generation_kwargs,
-                    "stopping_criteria": StoppingCriteriaList([StepHook()]),
-                    "encoder_outputs": self._encode_in_slices(input_ids, attention_mask),
-                }
+            # Background work pauses for urgent work after each decoding step and encoder layer.
+            generation_kwargs = with_pause_points(generation_kwargs)
             return self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **generation_kwargs
             ).cpu()
-
-    def _encode_in_slices(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
-        rows = max(1, _ENCODER_SLICE_TOKENS // input_ids.shape[1])
-        encoder = self.model.get_encoder()
-        states = []
-        for start in range(0, input_ids.shape[0], rows):
-            if start:
-                step_done()
-            part = slice(start, start + rows)
-            states.append(encoder(input_ids=input_ids[part], attention_mask=attention_mask[part]).last_hidden_state)
-        return BaseModelOutput(last_hidden_state=torch.cat(states))
 
     def postprocess(self, generated: torch.Tensor, inputs: ModelInputs, options: SummaryOptions) -> list[Summary]:
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)

@@ -7,10 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
-from models import seq2seq
 from models.generation import GENERATES_IN_PARTS
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
@@ -57,28 +55,29 @@ def test_a_model_call_inside_the_callback_is_not_paused_again(tiny_bart_dir: Pat
     assert calls >= 6
 
 
-def test_the_encoder_pass_pauses_between_slices_with_the_same_outputs(
-    tiny_bart_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_encoder_pass_pauses_too_with_the_same_outputs(tiny_bart_dir: Path) -> None:
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32"))
     texts = CORPUS[:5]  # each fits the window: one generate call for all five
     options = SummaryOptions(min_tokens=4, max_tokens=4)
     plain = model.summarize(texts, options)
-    counts = []
-    for slice_tokens in (1_000_000, 1):  # one slice for all rows; then one row per slice
-        monkeypatch.setattr(seq2seq, "_ENCODER_SLICE_TOKENS", slice_tokens)
-        steps = [0]
+    pauses: list[bool] = []  # per pause: whether decoding had begun (a generated token exists)
 
-        def count(steps: list[int] = steps) -> None:
-            steps[0] += 1
+    def note() -> None:
+        pauses.append(bool(decoding))
 
-        with between_steps(count):
-            assert model.summarize(texts, options) == plain
-        counts.append(steps[0])
-    # Each of the five one-row slices runs every encoder layer (a pause after each), and
-    # there is a pause between every two slices: 5 x layers + 4 against 1 x layers.
+    decoding: list[int] = []
+    original = model.model.get_decoder().forward
+
+    def decoder(*args: object, **kwargs: object) -> object:
+        decoding.append(1)
+        return original(*args, **kwargs)
+
+    model.model.get_decoder().forward = decoder
+    with between_steps(note):
+        assert model.summarize(texts, options) == plain
     layers = model.model.config.encoder_layers
-    assert counts[1] - counts[0] == (len(texts) - 1) * (layers + 1)
+    assert pauses[:layers] == [False] * layers  # one pause after each encoder layer, before decoding
+    assert pauses.count(True) >= 4  # then one after each of the 4 decoding steps
 
 
 def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path) -> None:
