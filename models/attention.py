@@ -107,18 +107,39 @@ def _matmul_attention(
     valid = _valid_key_counts(mask, documents) if step == 1 and bias is None else None
     if mask is not None and valid is None:  # added to the scores: half the time of masked_fill
         mask = _additive(mask, dtype)
+    if step >= documents:  # every decoding step: one chunk, so no slicing (a step runs hundreds of small ops)
+        attended = _attend(queries, key, value, mask, bias, dtype)
+        output.copy_(attended.view(documents, heads, group, length, dim).permute(0, 2, 3, 1, 4))
+        return output.view(rows, length, heads, dim)
     for first in range(0, documents, step):
         chunk = slice(first, first + step)
         end = keys if valid is None else valid[first]
-        scores = torch.matmul(queries[chunk], key[chunk, :, :end].to(dtype).transpose(-1, -2))
-        if bias is not None:
-            scores += _rows(bias, chunk).to(dtype)
-        if mask is not None and valid is None:
-            scores += _rows(mask, chunk)
-        probabilities = torch.softmax(scores, dim=-1)
-        attended = torch.matmul(probabilities, value[chunk, :, :end].to(dtype))
+        attended = _attend(
+            queries[chunk],
+            key[chunk, :, :end],
+            value[chunk, :, :end],
+            None if mask is None or valid is not None else _rows(mask, chunk),
+            None if bias is None else _rows(bias, chunk),
+            dtype,
+        )
         output[chunk] = attended.view(-1, heads, group, length, dim).permute(0, 2, 3, 1, 4)
     return output.view(rows, length, heads, dim)
+
+
+def _attend(
+    queries: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    scores = torch.matmul(queries, key.to(dtype).transpose(-1, -2))
+    if bias is not None:
+        scores += bias.to(dtype)
+    if mask is not None:
+        scores += mask
+    return torch.matmul(torch.softmax(scores, dim=-1), value.to(dtype))
 
 
 def _valid_key_counts(mask: torch.Tensor | None, documents: int) -> list[int] | None:
@@ -149,9 +170,13 @@ def _prefix_counts(mask: torch.Tensor) -> list[int] | None:
 
 
 def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The mask as a bias added to the scores; made once per mask, which all layers of a forward pass share."""
     if mask.dtype != torch.bool:
         return mask.to(dtype)
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+    made: dict[torch.dtype, torch.Tensor] = mask.__dict__.setdefault("_docsum_additive", {})
+    if dtype not in made:
+        made[dtype] = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+    return made[dtype]
 
 
 def _rows(tensor: torch.Tensor, chunk: slice) -> torch.Tensor:

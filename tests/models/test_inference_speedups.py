@@ -74,6 +74,18 @@ def test_decoding_attention_matches_sdpa(group: int, length: int, cache_dtype: t
         torch.testing.assert_close(got, expected, atol=tolerance, rtol=tolerance)
 
 
+def test_one_mask_serves_every_layer_in_either_dtype() -> None:
+    """All layers of a forward pass share one mask; its additive form is made once per dtype and reused."""
+    query, key, value = _inputs(3, 1, 1, 11)
+    mask = _right_padding(3, 1, 11)
+    expected = _reference(query, key, value, mask)
+    for cache_dtype in (torch.float32, torch.bfloat16, torch.float32, torch.bfloat16):
+        got, _ = docsum_sdpa(_Attention(), query, key.to(cache_dtype), value.to(cache_dtype), mask)
+        tolerance = 1e-5 if cache_dtype == torch.float32 else 5e-2
+        torch.testing.assert_close(got, expected, atol=tolerance, rtol=tolerance)
+    assert set(mask._docsum_additive) == {torch.float32, torch.bfloat16}
+
+
 @pytest.mark.parametrize("left_padding", [False, True])
 def test_long_inputs_attend_in_bf16_and_padding_becomes_shorter_keys(
     left_padding: bool, monkeypatch: pytest.MonkeyPatch
