@@ -125,16 +125,25 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     one of the two cores. Rows are independent, so the parts give what one call gives,
     up to int8's per-call activation scales.
 
+    One document has rows enough for the whole team only in its encoder pass, which
+    runs on this thread; its decoding steps then run on one worker. 500 tokens, 60
+    tokens forced, 2 threads: 1.03-1.33 s against 1.61-1.98 s greedy, 1.29-1.91 s
+    against 1.86-2.46 s with 4 beams, the same output.
+
     Under ``models.yielding.between_steps`` (background work) every part parks at its
     next step when urgent work is pending, and the callback runs on this thread with
     its whole team of threads.
     """
     kwargs = with_pause_points(kwargs)
-    parts = min(torch.get_num_threads(), len(input_ids))
-    if parts < 2 or _openmp() is None:  # one part: it pauses on this thread, as a plain call does
+    threads = torch.get_num_threads()
+    if threads < 2 or _openmp() is None:  # it pauses on this thread, as a plain call does
         with torch.inference_mode():
             output: torch.Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return output
+    parts = min(threads, len(input_ids))
+    if parts == 1 and getattr(model.config, "is_encoder_decoder", False):
+        # One document: the encoder pass on this thread's whole team, then its decoding steps on one worker.
+        kwargs = {**kwargs, "encoder_outputs": _encode(model, input_ids, attention_mask)}
     bounds = [len(input_ids) * part // parts for part in range(parts + 1)]
     pieces = [(input_ids[a:b], attention_mask[a:b]) for a, b in itertools.pairwise(bounds)]
     gate = PauseGate(parts)
@@ -151,6 +160,11 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     width = max(output.shape[1] for output in outputs)
     pad = _pad_token_id(model)
     return torch.cat([torch.nn.functional.pad(output, (0, width - output.shape[1]), value=pad) for output in outputs])
+
+
+def _encode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+    with torch.inference_mode():
+        return model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
 
 
 def with_pause_points(kwargs: dict[str, Any]) -> dict[str, Any]:

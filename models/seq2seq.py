@@ -170,8 +170,10 @@ class Seq2SeqSummarizer:
         input_ids = inputs.input_ids.to(self.device)
         attention_mask = inputs.attention_mask.to(self.device)
         with torch.inference_mode():
-            if streamer is None and getattr(self.model, GENERATES_IN_PARTS, False):
-                return generate_in_parts(self.model, input_ids, attention_mask, **generation_kwargs).cpu()
+            if getattr(self.model, GENERATES_IN_PARTS, False) and (streamer is None or len(input_ids) == 1):
+                return generate_in_parts(
+                    self.model, input_ids, attention_mask, streamer=streamer, **generation_kwargs
+                ).cpu()
             # Background work pauses for urgent work after each decoding step and encoder layer.
             generation_kwargs = with_pause_points(generation_kwargs)
             return self.model.generate(

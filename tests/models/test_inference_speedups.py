@@ -6,6 +6,7 @@ Checked on the tiny checkpoints and on the attention function against transforme
 from __future__ import annotations
 
 import itertools
+import threading
 import warnings
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from models.generation import GENERATES_IN_PARTS, encode_in_slices, generate_in_
 from models.loading import LoadSettings, quantize_in_blocks, use_shared_kv_attention
 from models.memory import keep_large_blocks_on_the_heap, release_free_memory
 from models.seq2seq import Seq2SeqSummarizer
-from models.types import SummaryOptions
+from models.types import SummaryOptions, TokenEvent
 from tests.checkpoints import CORPUS
 
 SHORT = list(CORPUS[:7])  # different lengths: padded batches
@@ -267,3 +268,55 @@ def test_generating_in_parts_gives_what_each_part_gives_alone(tiny_bart_dir: Pat
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(together, torch.cat(alone))
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_one_document_encodes_on_the_caller_and_decodes_on_a_worker(tiny_bart_dir: Path, beams: int) -> None:
+    """The encoder pass uses the calling thread's team; the decoding steps run on one single-threaded worker."""
+    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
+    model = summarizer.model
+    inputs = summarizer.preprocess(SHORT[:1])
+    kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=9))
+    ran_on: dict[str, set[str]] = {"encoder": set(), "decoder": set()}
+    hooks = [
+        model.get_encoder().register_forward_hook(lambda *_: ran_on["encoder"].add(threading.current_thread().name)),
+        model.get_decoder().register_forward_hook(lambda *_: ran_on["decoder"].add(threading.current_thread().name)),
+    ]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            plain = model.generate(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, **kwargs)
+        ran_on["encoder"].clear()
+        ran_on["decoder"].clear()
+        split = generate_in_parts(model, inputs.input_ids, inputs.attention_mask, **kwargs)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+        for hook in hooks:
+            hook.remove()
+    assert torch.equal(split, plain)
+    assert ran_on["encoder"] == {threading.current_thread().name}
+    assert len(ran_on["decoder"]) == 1 and next(iter(ran_on["decoder"])).startswith("docsum-generate-")
+
+
+def test_a_streamed_document_takes_the_same_split(tiny_bart_dir: Path) -> None:
+    """Token events come from the decoding worker, in order, and add up to the summary."""
+    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
+    options = SummaryOptions(min_tokens=10, max_tokens=10, num_beams=1)
+    deltas: list[tuple[str, str]] = []
+
+    def collect(event: object) -> None:
+        if isinstance(event, TokenEvent):
+            deltas.append((threading.current_thread().name, event.text))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        [plain] = summarizer.summarize(SHORT[:1], options)
+        [streamed] = summarizer.summarize(SHORT[:1], options, on_event=collect)
+    finally:
+        torch.set_num_threads(threads)
+    assert streamed == plain
+    assert deltas and all(name.startswith("docsum-generate-") for name, _ in deltas)
+    assert " ".join("".join(text for _, text in deltas).split()) == streamed.summary

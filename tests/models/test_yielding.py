@@ -179,16 +179,23 @@ def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart
 
 
 def test_a_single_document_in_the_parts_path_still_pauses(tiny_bart_dir: Path) -> None:
-    """One document makes one part, which runs on the calling thread: its steps pause there."""
+    """One document: its encoder layers pause on the calling thread, its decoding steps on their worker."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
     assert getattr(model.model, GENERATES_IN_PARTS)
     options = SummaryOptions(min_tokens=8, max_tokens=8)
-    plain = model.summarize([CORPUS[0]], options)
     pauses = [0]
 
     def count() -> None:
         pauses[0] += 1
 
-    with between_steps(count):
-        assert model.summarize([CORPUS[0]], options) == plain
-    assert pauses[0] >= 8 + model.model.config.encoder_layers
+    for threads in (1, 2):  # one thread: all on the caller; two: decoding on a worker
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            plain = model.summarize([CORPUS[0]], options)
+            pauses[0] = 0
+            with between_steps(count):
+                assert model.summarize([CORPUS[0]], options) == plain
+        finally:
+            torch.set_num_threads(previous)
+        assert pauses[0] >= 8 + model.model.config.encoder_layers
