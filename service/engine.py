@@ -5,19 +5,13 @@ two requests can never use them at once (fast tokenizers fail with "Already
 borrowed"), while different models work in parallel. Loading happens on that
 thread too, on first use.
 
-Each document of each request is one item in its model's queue. The worker
-takes the oldest item of the most urgent priority (interactive before batch
-work), waits a few milliseconds (``batch_wait_ms``) for company while requests
-keep arriving, and fills one model call with queued items that have the same
-options (``Summarizer.summarize`` takes one options object) and a similar
-length: at most ``batch_size`` documents and ``batch_tokens`` padded input
-tokens times beams (rows the decoder carries), so the model pads little and
-beam search holds no more keys and values than greedy search does. Requests
-from different clients thus share model calls; each still gets back exactly its
-own results, in order. A batch that fails is retried one document at a time, so
-one bad document fails alone. An interactive request that arrives while batch or
-job work runs does not wait for that call to end: it is served between two of
-its decoding steps (``models.yielding``), on the same thread.
+Each document of each request is one item in its model's queue, and the worker
+fills each model call with queued items of the same options and similar lengths
+(``service.batching``), so requests from different clients share model calls; each
+still gets back exactly its own results, in order. A batch that fails is retried
+one document at a time, so one bad document fails alone. An interactive request
+that arrives while batch or job work runs does not wait for that call to end: it is
+served between two of its decoding steps (``models.yielding``).
 
 The queue holds at most ``queue_size`` documents per model: past that a request
 is refused with :class:`service.errors.Overloaded` (429, ``Retry-After``
@@ -29,334 +23,18 @@ inside a running model call finishes but its results are dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import itertools
-import logging
-import math
 import threading
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from models.catalog import ModelRegistry
-from models.runner import Document, DocumentResult, beams_of, count_tokens, estimate_tokens, failed_result, precheck
+from models.runner import Document, DocumentResult, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
-from models.yielding import between_steps
-from service.errors import Overloaded
+from service.batching import BatchLimits, Job, ModelWorker, Priority
 
-logger = logging.getLogger(__name__)
-
-# While requests keep arriving, waiting for company stops after this many windows.
-_MAX_WAIT_WINDOWS = 5
-
-
-class Priority(enum.IntEnum):
-    """Lower runs first. Interactive requests overtake queued batch and job work."""
-
-    INTERACTIVE = 0
-    BATCH = 1
-
-
-@dataclass(eq=False)
-class _Job:
-    """One request: its documents' results are gathered here until all are in."""
-
-    priority: int
-    options: SummaryOptions
-    size: int
-    future: Future[list[Any]]
-    on_error: Callable[[int, Exception], Any] | None  # per-document errors (batch requests); None: the job fails
-    on_event: Any = None  # a progress sink (streaming): such a job gets model calls of its own
-    results: list[Any] = field(default_factory=list)
-    remaining: int = 0
-    cancelled: bool = False
-
-    def __post_init__(self) -> None:
-        self.results = [None] * self.size
-        self.remaining = self.size
-
-    @property
-    def done(self) -> bool:
-        return self.cancelled or self.future.done()
-
-
-@dataclass(eq=False)
-class _Item:
-    job: _Job
-    index: int
-    text: str
-    seq: int
-    arrived: float
-    tokens: int | None = None
-
-
-class _ModelWorker:
-    """One model's queue and the thread that serves it."""
-
-    def __init__(self, engine: Engine, model: str) -> None:
-        self.engine = engine
-        self.model = model
-        self.items: list[_Item] = []
-        self.loads: list[Future[Summarizer]] = []
-        self.cond = threading.Condition()
-        self.closed = False
-        self.seconds_per_document = 1.0
-        self.summarizer: Summarizer | None = None
-        self.thread = threading.Thread(target=self._run, name=f"docsum-{model}", daemon=True)
-        self.thread.start()
-
-    # -- called from the event loop --------------------------------------------------------
-
-    def submit(self, job: _Job, texts: Sequence[str]) -> None:
-        with self.cond:
-            if self.closed:
-                raise RuntimeError("the engine is closed")
-            pending = len(self.items)
-            if pending and pending + len(texts) > self.engine.queue_size:
-                wait = max(1, math.ceil(pending * self.seconds_per_document))
-                raise Overloaded(
-                    f"model {self.model!r} has {pending} documents queued; retry in about {wait} s",
-                    retry_after=min(wait, 600),
-                )
-            now = time.monotonic()
-            for index, text in enumerate(texts):
-                self.items.append(_Item(job, index, text, next(self.engine.sequence), now))
-            self.cond.notify()
-
-    def request_load(self) -> Future[Summarizer]:
-        future: Future[Summarizer] = Future()
-        with self.cond:
-            if self.closed:
-                raise RuntimeError("the engine is closed")
-            self.loads.append(future)
-            self.cond.notify()
-        return future
-
-    def discard(self, job: _Job) -> None:
-        """Drop a cancelled job's queued documents at once, freeing their places."""
-        with self.cond:
-            job.cancelled = True
-            self.items = [item for item in self.items if item.job is not job]
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            items, self.items = self.items, []
-            loads, self.loads = self.loads, []
-            self.cond.notify_all()
-        for job in {id(item.job): item.job for item in items}.values():
-            job.future.cancel()
-        for load in loads:
-            load.cancel()
-
-    # -- the worker thread --------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while True:
-            taken = self._next()
-            if taken is None:
-                return
-            loads, batch = taken
-            try:
-                summarizer = self.engine.registry.get(self.model)
-            except Exception as exc:
-                for load in loads:
-                    _settle(load, exc=exc)
-                for item in batch:
-                    self._fail_job(item.job, exc)
-                continue
-            self.summarizer = summarizer
-            for load in loads:
-                _settle(load, summarizer)
-            if batch:
-                started = time.monotonic()
-                self._run_batch(summarizer, batch)
-                elapsed = (time.monotonic() - started) / len(batch)
-                self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
-
-    def _next(self) -> tuple[list[Future[Summarizer]], list[_Item]] | None:
-        """Wait for work; return pending load requests and the next batch of items."""
-        engine = self.engine
-        with self.cond:
-            while True:
-                self._drop_finished()
-                if self.closed:
-                    return None
-                if self.loads:
-                    loads, self.loads = self.loads, []
-                    return loads, []
-                if self.items:
-                    break
-                self.cond.wait()
-            # Wait a little for company while requests keep arriving, unless a batch is already full.
-            head = min(self.items, key=_urgency)
-            give_up = head.arrived + engine.batch_wait_s * _MAX_WAIT_WINDOWS
-            while not self.closed and not self.loads:
-                compatible = [i for i in self.items if i.job.options == head.job.options]
-                if len(compatible) >= engine.batch_size:
-                    break
-                latest = max(item.arrived for item in self.items)
-                deadline = min(latest + engine.batch_wait_s, give_up)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self.cond.wait(remaining)
-                self._drop_finished()
-                if not self.items:
-                    return [], []
-                head = min(self.items, key=_urgency)
-            batch = self._pick(head)
-            taken = {id(item) for item in batch}
-            self.items = [item for item in self.items if id(item) not in taken]
-            return [], batch
-
-    def _pick(self, head: _Item, *, riders: bool = True) -> list[_Item]:
-        """The head item and the queued items most like it in length, within the budgets.
-
-        Candidates share the head's options and priority; among them, those closest
-        in length join first, so a call holds similar lengths and pads little.
-        With ``riders``, lower-priority work fills the room left.
-        """
-        engine = self.engine
-        if head.job.on_event is not None:
-            return [item for item in self.items if item.job is head.job][: engine.batch_size]
-        candidates = [
-            item
-            for item in self.items
-            if item is not head
-            and item.job.options == head.job.options
-            and item.job.priority == head.job.priority
-            and item.job.on_event is None
-        ]
-        if riders and len(candidates) + 1 < engine.batch_size:  # room left: lower-priority work may ride along
-            candidates += [
-                item
-                for item in self.items
-                if item.job.options == head.job.options
-                and item.job.priority > head.job.priority
-                and item.job.on_event is None
-            ]
-        size = self._tokens(head)
-        candidates.sort(key=lambda item: (abs(self._tokens(item) - size), item.seq))
-        rows = beams_of(self.summarizer, head.job.options) if self.summarizer is not None else 1
-        batch, longest = [head], size
-        for item in candidates:
-            if len(batch) >= engine.batch_size:
-                break
-            longest_with = max(longest, self._tokens(item))
-            if longest_with * rows * (len(batch) + 1) > engine.batch_tokens:
-                continue
-            batch.append(item)
-            longest = longest_with
-        return batch
-
-    def _tokens(self, item: _Item) -> int:
-        """The item's input tokens, counted once by the model's own tokenizer (this is its thread)."""
-        if item.tokens is None:
-            if self.summarizer is None:
-                item.tokens = estimate_tokens(item.text, None)
-            else:
-                [item.tokens] = count_tokens(self.summarizer, [item.text])
-        return item.tokens
-
-    def _drop_finished(self) -> None:
-        if any(item.job.done for item in self.items):
-            self.items = [item for item in self.items if not item.job.done]
-
-    def _run_batch(self, summarizer: Summarizer, batch: list[_Item]) -> None:
-        live = [item for item in batch if not item.job.done]
-        if not live:
-            return
-        # Longest first, as the library runner does: similar lengths end up side by side.
-        live.sort(key=lambda item: len(item.text), reverse=True)
-        options = live[0].job.options
-        try:
-            summarizer.check_options(options)
-        except Exception as exc:  # the same options for every item: each request fails as a whole
-            for item in live:
-                self._fail_job(item.job, exc)
-            return
-        texts = [item.text for item in live]
-        on_event = live[0].job.on_event
-        background = all(item.job.priority > Priority.INTERACTIVE for item in live)
-        started = time.perf_counter()
-        try:
-            # Batch and job work pauses between decoding steps for interactive requests that arrive meanwhile.
-            pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
-            with pause if background else contextlib.nullcontext():
-                if on_event is not None:
-                    summaries = summarizer.summarize(texts, options, on_event=on_event)
-                else:
-                    summaries = summarizer.summarize(texts, options)
-        except Exception as exc:
-            if len(live) == 1:
-                self._fail_item(live[0], exc)
-                return
-            logger.warning("a batch of %d failed; retrying its documents one by one", len(live), exc_info=True)
-            for item in live:
-                self._run_batch(summarizer, [item])
-            return
-        logger.debug(
-            "%s call: %d documents, longest %d tokens, %.2f s",
-            "background" if background else "interactive",
-            len(live),
-            max(self._tokens(item) for item in live),
-            time.perf_counter() - started,
-        )
-        for item, summary in zip(live, summaries, strict=True):
-            self._complete(item, summary)
-
-    def _urgent_waiting(self) -> bool:
-        """Asked after each step, from the model's worker threads: cheap, and unlocked (a stale answer costs a step)."""
-        return any(item.job.priority == Priority.INTERACTIVE and not item.job.done for item in self.items)
-
-    def _serve_urgent(self, summarizer: Summarizer) -> None:
-        """Between two decoding steps of background work: run the interactive requests waiting now."""
-        with self.cond:
-            self._drop_finished()
-            urgent = [item for item in self.items if item.job.priority == Priority.INTERACTIVE]
-            if not urgent:
-                return
-            batch = self._pick(min(urgent, key=_urgency), riders=False)
-            taken = {id(item) for item in batch}
-            self.items = [item for item in self.items if id(item) not in taken]
-        self._run_batch(summarizer, batch)
-
-    def _complete(self, item: _Item, value: Any) -> None:
-        job = item.job
-        if job.done:
-            return
-        job.results[item.index] = value
-        job.remaining -= 1
-        if job.remaining == 0:
-            _settle(job.future, job.results)
-
-    def _fail_item(self, item: _Item, exc: Exception) -> None:
-        if item.job.on_error is not None:
-            self._complete(item, item.job.on_error(item.index, exc))
-        else:
-            self._fail_job(item.job, exc)
-
-    def _fail_job(self, job: _Job, exc: Exception) -> None:
-        """The whole request fails: the model is unavailable, or the options are not for it."""
-        if not job.done:
-            _settle(job.future, exc=exc)
-
-
-def _urgency(item: _Item) -> tuple[int, int]:
-    return item.job.priority, item.seq
-
-
-def _settle(future: Future[Any], value: Any = None, exc: BaseException | None = None) -> None:
-    """Resolve a future unless its caller already gave up on it (cancelled concurrently)."""
-    with contextlib.suppress(InvalidStateError):
-        if exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(value)
+__all__ = ["Engine", "Priority"]
 
 
 class Engine:
@@ -373,13 +51,10 @@ class Engine:
         queue_size: int = 256,
     ) -> None:
         self.registry = registry
-        self.batch_size = batch_size
         self.max_chars = max_chars
-        self.batch_tokens = batch_tokens
-        self.batch_wait_s = batch_wait_ms / 1000
-        self.queue_size = queue_size
-        self.sequence = itertools.count()
-        self._workers: dict[str, _ModelWorker] = {}
+        self.limits = BatchLimits(batch_size, batch_tokens, batch_wait_ms / 1000, queue_size)
+        self._sequence = itertools.count()
+        self._workers: dict[str, ModelWorker] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -399,7 +74,7 @@ class Engine:
         """
         if not texts:
             return []
-        job = _Job(int(priority), options, len(texts), Future(), on_error=None, on_event=on_event)
+        job = Job(int(priority), options, len(texts), Future(), on_error=None, on_event=on_event)
         results: list[Summary] = await self._submit(model, job, texts)
         return results
 
@@ -422,7 +97,7 @@ class Engine:
                 results[index] = DocumentResult(document.id, error=error)
         if runnable:
             chosen = [documents[i] for i in runnable]
-            job = _Job(
+            job = Job(
                 int(priority), options, len(chosen), Future(), on_error=lambda i, exc: failed_result(chosen[i], exc)
             )
             outcomes = await self._submit(model, job, [d.text for d in chosen])
@@ -448,7 +123,7 @@ class Engine:
         worker = self._workers.get(model)
         return len(worker.items) if worker is not None else 0
 
-    async def _submit(self, model: str, job: _Job, texts: Sequence[str]) -> Any:
+    async def _submit(self, model: str, job: Job, texts: Sequence[str]) -> Any:
         self.registry.spec(model)
         worker = self._worker(model)
         worker.submit(job, texts)
@@ -458,12 +133,12 @@ class Engine:
             worker.discard(job)
             raise
 
-    def _worker(self, model: str) -> _ModelWorker:
+    def _worker(self, model: str) -> ModelWorker:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
             worker = self._workers.get(model)
             if worker is None:
-                worker = _ModelWorker(self, model)
+                worker = ModelWorker(model, self.registry, self.limits, self._sequence)
                 self._workers[model] = worker
             return worker
