@@ -270,10 +270,14 @@ def test_generating_in_parts_gives_what_each_part_gives_alone(tiny_bart_dir: Pat
     assert torch.equal(together, torch.cat(alone))
 
 
+@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_t5_dir"])
 @pytest.mark.parametrize("beams", [1, 3])
-def test_one_document_encodes_on_the_caller_and_decodes_on_a_worker(tiny_bart_dir: Path, beams: int) -> None:
+def test_one_document_encodes_on_the_caller_and_decodes_on_a_worker(
+    checkpoint: str, beams: int, request: pytest.FixtureRequest
+) -> None:
     """The encoder pass uses the calling thread's team; the decoding steps run on one single-threaded worker."""
-    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
+    directory = request.getfixturevalue(checkpoint)
+    summarizer = Seq2SeqSummarizer.load("tiny", str(directory), LoadSettings(dtype="int8"))
     model = summarizer.model
     inputs = summarizer.preprocess(SHORT[:1])
     kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=9))
