@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/throughput.py                 # 24 documents, greedy and 4 beams, all four ways
     .venv/bin/python bench/throughput.py --docs 8 --beams 1 --baseline-docs 4   # quicker
+    .venv/bin/python bench/throughput.py --ways c,d --beams 1 --repeats 5        # (d)/(c), median of 5
 
 Each way runs as a whole process over the same documents (CNN/DailyMail test
 articles cut to 500 tokens), forced to 60 output tokens:
@@ -389,21 +390,38 @@ def _ratio(outcome: Outcome, base: Outcome | None) -> str:
     return f"{outcome.rate / base.rate:.2f}x" if base is not None else "-"
 
 
+def _median_run(runs: list[Outcome]) -> Outcome:
+    """The run with the median docs/s (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda o: o.rate)[(len(runs) - 1) // 2]
+
+
 def report(outcomes: list[Outcome], weights: tuple[int, int], beams_list: list[int]) -> None:
+    """One line per way and beam width: its median run over --repeats (each repeat ran every way in turn)."""
     weights_bytes, bf16_bytes = weights
     gib = 1024**3
     print(f"\n{'way':42} {'beams':>5} {'docs':>4} {'docs/s':>7} {'vs (a)':>7} {'vs (b)':>7} {'peak RSS':>9}")
     for beams in beams_list:
-        rows = [o for o in outcomes if o.beams == beams]
-        by = {o.way[:3]: o for o in rows}
-        for o in rows:
+        runs: dict[str, list[Outcome]] = {}
+        for o in outcomes:
+            if o.beams == beams:
+                runs.setdefault(o.way[:3], []).append(o)
+        by = {way: _median_run(found) for way, found in runs.items()}
+        for o in by.values():
             vs_a, vs_b = (_ratio(o, by.get(base)) for base in ("(a)", "(b)"))
             print(f"{o.way:42} {beams:>5} {o.docs:>4} {o.rate:>7.2f} {vs_a:>7} {vs_b:>7} {o.peak_rss / gib:>7.2f} GiB")
+            if len(runs[o.way[:3]]) > 1:
+                print(f"    {o.way[:3]} docs/s in each repeat: {', '.join(f'{r.rate:.2f}' for r in runs[o.way[:3]])}")
         if "(c)" in by and "(d)" in by:
             d = by["(d)"]
             p50 = statistics.median(d.latencies)
             p95 = d.latencies[min(len(d.latencies) - 1, round(0.95 * (len(d.latencies) - 1)))]
-            print(f"    (d)/(c) = {d.rate / by['(c)'].rate:.2f}; (d) latency p50 {p50:.1f} s, p95 {p95:.1f} s")
+            # Each repeat's (d) against the (c) of the same repeat: they ran back to back.
+            ratios = [serve.rate / batch.rate for batch, serve in zip(runs["(c)"], runs["(d)"], strict=True)]
+            each = f" (each repeat: {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
+            print(
+                f"    (d)/(c) = {statistics.median(ratios):.2f}{each}; "
+                f"(d) latency p50 {p50:.1f} s, p95 {p95:.1f} s (median run)"
+            )
     print(
         f"\nweights as docsum runs them here (int8 Linear layers and LM head, fp32 embeddings and norms): "
         f"{weights_bytes / gib:.2f} GiB (2x = {2 * weights_bytes / gib:.2f} GiB); in bf16 they would be "
@@ -419,6 +437,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=60, help="output tokens, forced")
     parser.add_argument("--beams", default="1,4", help="beam widths to measure, comma-separated")
     parser.add_argument("--ways", default="a,b,c,d", help="which ways to run, comma-separated")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of all ways; the table shows medians")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--port", type=int, default=8391)
     parser.add_argument("--checkpoint", help="a distilbart-cnn-12-6-shaped checkpoint (default: built in .bench/)")
@@ -437,12 +456,13 @@ def main() -> None:
     outcomes = []
     with open("/proc/loadavg") as handle:
         log(f"load average at start: {handle.read().split()[:3]}")
-    for beams in beams_list:  # interleaved: every way once per beam width, in turn
-        for way in chosen:
-            log(f"running ({way}) with {beams} beam(s) ...")
-            outcome = ways[way](beams)
-            log(f"  {outcome.rate:.2f} docs/s")
-            outcomes.append(outcome)
+    for _ in range(args.repeats):  # interleaved: every way once per beam width, in turn
+        for beams in beams_list:
+            for way in chosen:
+                log(f"running ({way}) with {beams} beam(s) ...")
+                outcome = ways[way](beams)
+                log(f"  {outcome.rate:.2f} docs/s")
+                outcomes.append(outcome)
     with open("/proc/loadavg") as handle:
         log(f"load average at end: {handle.read().split()[:3]}")
     report(outcomes, weight_bytes(checkpoint), beams_list)
