@@ -107,7 +107,7 @@ def _matmul_attention(
     valid = _valid_key_counts(mask, documents) if step == 1 and bias is None else None
     if mask is not None and valid is None:  # added to the scores: half the time of masked_fill
         mask = _additive(mask, dtype)
-    if step >= documents:  # every decoding step: one chunk, so no slicing (a step runs hundreds of small ops)
+    if step >= documents and valid is None:  # every decoding step: one chunk, no slicing (hundreds of ops a step)
         attended = _attend(queries, key, value, mask, bias, dtype)
         output.copy_(attended.view(documents, heads, group, length, dim).permute(0, 2, 3, 1, 4))
         return output.view(rows, length, heads, dim)

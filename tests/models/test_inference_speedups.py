@@ -103,6 +103,18 @@ def test_long_inputs_attend_in_bf16_and_padding_becomes_shorter_keys(
     assert getattr(mask, "_docsum_valid_keys", "unset") == (None if left_padding else [70, 68, 66])
 
 
+def test_a_lone_padded_document_attends_only_to_its_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One document in one chunk still has its padding cut off (the chunk loop is skipped for one chunk)."""
+    monkeypatch.setattr(attention, "_SCORES_PER_CHUNK", 1)
+    query, key, value = (tensor[1:2] for tensor in _inputs(3, 1, 70, 70))
+    mask = _right_padding(3, 70, 70)[1:2]  # 68 of 70 keys
+    module = _Attention()
+    module._docsum_attention_in_bf16 = True  # type: ignore[attr-defined]
+    got, _ = docsum_sdpa(module, query, key, value, mask, dropout=0.0, use_cache=True)
+    torch.testing.assert_close(got, _reference(query, key, value, mask), atol=3e-2, rtol=3e-2)
+    assert mask._docsum_valid_keys == [68]
+
+
 def test_anything_else_goes_to_transformers_sdpa() -> None:
     query, key, value = _inputs(2, 1, 6, 6)
     causal = _Attention()
