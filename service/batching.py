@@ -40,10 +40,10 @@ _MAX_WAIT_WINDOWS = 5
 class BatchLimits:
     """How a worker forms model calls and how much it queues (``service.settings``)."""
 
-    batch_size: int = 16  # documents per model call, at most
-    batch_tokens: int = 16384  # padded input tokens x beams per model call, at most
-    batch_wait_s: float = 0.01  # how long to wait after the latest arrival for company
-    queue_size: int = 256  # queued documents per model before Overloaded (429)
+    batch_size: int  # documents per model call, at most
+    batch_tokens: int  # padded input tokens x beams per model call, at most
+    batch_wait_s: float  # how long to wait after the latest arrival for company
+    queue_size: int  # queued documents per model before Overloaded (429)
 
 
 class Priority(enum.IntEnum):
