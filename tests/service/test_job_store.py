@@ -78,11 +78,16 @@ def test_two_replicas_never_claim_the_same_document(stores: StoreFactory) -> Non
     job, _ = replicas[0].create("alice", "m", {}, docs(300))
     claimed: list[list[int]] = [[], []]
     errors: list[BaseException] = []
+    # Each replica holds a claim before either goes on: without this a fast
+    # replica can drain the job while the other waits on SQLite's lock.
+    has_claimed = [threading.Event(), threading.Event()]
 
     def work(index: int) -> None:
         try:
             while (claim := replicas[index].claim(7)) is not None:
                 claimed[index].extend(d.seq for d in claim.documents)
+                has_claimed[index].set()
+                assert has_claimed[1 - index].wait(30), "the other replica never claimed"
                 finish(replicas[index], claim)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
