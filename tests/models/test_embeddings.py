@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -150,9 +151,15 @@ def test_summarizer_with_embedder_returns_exact_sentences(embedder: SentenceEmbe
     assert len(summaries) == len(texts)
     for text, summary in zip(texts, summaries, strict=True):
         _assert_valid(text, summary)
-    # A batch gives what one document at a time gives.
+    # A batch picks what one document at a time picks. Scores may differ in the last
+    # rounded digit: BLAS kernels need not give bit-equal embeddings for another batch
+    # (seen once CTranslate2's runtime is loaded in the same process).
     for text, summary in zip(texts, summaries, strict=True):
-        assert summarizer.summarize([text], SummaryOptions())[0] == summary
+        alone = summarizer.summarize([text], SummaryOptions())[0]
+        assert dataclasses.replace(alone, sentences=None) == dataclasses.replace(summary, sentences=None)
+        assert alone.sentences is not None and summary.sentences is not None
+        assert [(s.text, s.offset) for s in alone.sentences] == [(s.text, s.offset) for s in summary.sentences]
+        assert [s.score for s in alone.sentences] == pytest.approx([s.score for s in summary.sentences], abs=1e-5)
 
 
 def test_summarizer_with_embedder_honours_options(embedder: SentenceEmbedder) -> None:
