@@ -108,12 +108,12 @@ def test_two_replicas_never_claim_the_same_document(stores: StoreFactory) -> Non
 
 
 def test_a_lapsed_lease_moves_work_and_the_old_holder_cannot_write(stores: StoreFactory, url: str) -> None:
-    first, second = stores(2, lease=0.3)
+    first, second = stores(2, lease=1.0)  # room for a slow machine between the first two claims
     job, _ = first.create("alice", "m", {}, docs(5))
     lost = first.claim(10)
     assert lost is not None and len(lost.documents) == 5
     assert second.claim(10) is None  # leased
-    time.sleep(0.4)
+    time.sleep(1.1)
     taken = second.claim(10)
     assert taken is not None and [d.seq for d in taken.documents] == [0, 1, 2, 3, 4]
     assert first.renew(lost) is False
@@ -196,11 +196,11 @@ def test_idempotency_keys_replay_or_conflict(stores: StoreFactory) -> None:
 
 
 def test_expired_jobs_vanish_and_are_swept(stores: StoreFactory) -> None:
-    [store] = stores(1, retention=0.2)
+    [store] = stores(1, retention=1.0)
     job, _ = store.create("alice", "m", {}, docs(2))
     finish(store, store.claim(10))  # type: ignore[arg-type]
     assert store.get("alice", job.id) is not None
-    time.sleep(0.3)
+    time.sleep(1.1)
     assert store.get("alice", job.id) is None
     assert store.sweep() == 1
     assert list(store.results(job.id)) == []

@@ -15,6 +15,7 @@ from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_
 from models.loading import LoadSettings
 from models.types import EventSink, Summary, SummaryOptions
 from service.app import create_app
+from service.engine import Priority
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER, FakeSummarizer
 
@@ -237,7 +238,11 @@ def test_an_interactive_call_is_answered_while_a_job_waits(gated_client: TestCli
         target=lambda: answer.update(gated_client.post("/v1/summarize", json={"text": "quick one"}).json())
     )
     caller.start()
-    time.sleep(0.1)
+    worker = gated_client.app.state.engine._worker("gated")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while not any(item.job.priority == Priority.INTERACTIVE for item in worker.items):  # queued behind the job
+        assert time.monotonic() < deadline, "the interactive request never reached the queue"
+        time.sleep(0.005)
     gated.gate.set()
     caller.join(10)
     assert answer["summary"] == "quick one"
@@ -247,12 +252,12 @@ def test_an_interactive_call_is_answered_while_a_job_waits(gated_client: TestCli
 
 
 def test_finished_jobs_expire_after_the_retention(registry: ModelRegistry, tmp_path: Any) -> None:
-    settings = Settings(default_model="fake", job_retention_hours=0.5 / 3600, data_dir=tmp_path / "data")
+    settings = Settings(default_model="fake", job_retention_hours=1.5 / 3600, data_dir=tmp_path / "data")
     with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
         job_id = client.post("/v1/jobs", json={"documents": DOCS[:1]}).json()["id"]
         job = wait_for(client, job_id)
         assert job["status"] == "succeeded"
-        time.sleep(0.6)
+        time.sleep(1.6)
         assert client.get(f"/v1/jobs/{job_id}").status_code == 404
         assert client.get(f"/v1/jobs/{job_id}/results").status_code == 404
         assert client.get("/v1/jobs").json() == {"jobs": []}
