@@ -76,9 +76,7 @@ def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS) -> None
         if rows <= step:
             return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = None
-        for first in range(0, rows, step):
-            if first:
-                step_done()  # a pause point for urgent work (models.yielding), like a decoding step
+        for first in range(0, rows, step):  # pauses come from the layers (pause_between_encoder_layers)
             mask = attention_mask[first : first + step]
             used = _used_length(mask)  # trailing columns that are padding in every row of the slice
             out = forward(input_ids=input_ids[first : first + step, :used], attention_mask=mask[:, :used], **kwargs)
