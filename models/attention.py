@@ -31,7 +31,7 @@ NAME = "docsum_sdpa"
 _DECODING_QUERIES = 64
 # Attention scores computed at once (elements): one document's 16 heads x 500 x 500 (fewer
 # heads at a time measured no faster).
-_SCORES_PER_CHUNK = 1 << 22
+SCORES_PER_CHUNK = 1 << 22
 # Arguments the matmul path takes into account, or that do not change attention (SDPA ignores
 # them too); with any other set, transformers' SDPA runs.
 _HANDLED_KWARGS = frozenset({"dropout", "scaling", "is_causal", "position_bias"})
@@ -102,7 +102,7 @@ def _matmul_attention(
     mask = None if mask is None else _per_document(mask, documents, group, length)
     bias = None if bias is None else _per_document(bias, documents, group, length)
     output = torch.empty((documents, group, length, heads, dim), dtype=query.dtype, device=query.device)
-    step = max(1, _SCORES_PER_CHUNK // (heads * group * length * keys))
+    step = max(1, SCORES_PER_CHUNK // (heads * group * length * keys))
     # One document at a time (long inputs): a right-padding mask becomes shorter keys, no masking.
     valid = _valid_key_counts(mask, documents) if step == 1 and bias is None else None
     if mask is not None and valid is None:  # added to the scores: half the time of masked_fill

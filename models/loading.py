@@ -228,6 +228,7 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
     fp32, whose outputs stay exactly transformers'.
     """
     from models.attention import attend_in_bf16, register
+    from models.decoding_step import script_decoding_steps
     from models.generation import (
         GENERATES_IN_PARTS,
         encode_in_slices,
@@ -244,6 +245,7 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
         return
     if bf16_caches:
         attend_in_bf16(model)
+        script_decoding_steps(model)
     if getattr(model.config, "is_encoder_decoder", False):
         encode_in_slices(model)
     setattr(model, GENERATES_IN_PARTS, next(model.parameters()).device.type == "cpu")

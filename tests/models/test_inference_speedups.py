@@ -91,7 +91,7 @@ def test_one_mask_serves_every_layer_in_either_dtype() -> None:
 def test_long_inputs_attend_in_bf16_and_padding_becomes_shorter_keys(
     left_padding: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(attention, "_SCORES_PER_CHUNK", 1)  # one document at a time, as for 500-token inputs
+    monkeypatch.setattr(attention, "SCORES_PER_CHUNK", 1)  # one document at a time, as for 500-token inputs
     query, key, value = _inputs(3, 1, 70, 70)
     mask = _right_padding(3, 70, 70)
     if left_padding:  # not a prefix of keys: masked instead of cut
@@ -105,7 +105,7 @@ def test_long_inputs_attend_in_bf16_and_padding_becomes_shorter_keys(
 
 def test_a_lone_padded_document_attends_only_to_its_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """One document in one chunk still has its padding cut off (the chunk loop is skipped for one chunk)."""
-    monkeypatch.setattr(attention, "_SCORES_PER_CHUNK", 1)
+    monkeypatch.setattr(attention, "SCORES_PER_CHUNK", 1)
     query, key, value = (tensor[1:2] for tensor in _inputs(3, 1, 70, 70))
     mask = _right_padding(3, 70, 70)[1:2]  # 68 of 70 keys
     module = _Attention()

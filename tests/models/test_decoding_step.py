@@ -1,0 +1,113 @@
+"""The scripted BART decoding step: bit-equal logits to transformers' forward on docsum's int8 path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from models import decoding_step
+from models.loading import LoadSettings
+from models.seq2seq import Seq2SeqSummarizer
+from models.types import SummaryOptions
+from tests.checkpoints import CORPUS
+
+INT8 = LoadSettings(dtype="int8")
+PADDED = list(CORPUS[:7])  # different lengths: the encoder's padding is masked in cross-attention
+
+
+@pytest.fixture
+def steps_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows of each decoding step the scripted call ran."""
+    taken: list[int] = []
+    run = decoding_step._run_step
+
+    def counting(scripted: Any, cache: Any, step: tuple[Any, ...]) -> Any:
+        taken.append(step[0].shape[0])
+        return run(scripted, cache, step)
+
+    monkeypatch.setattr(decoding_step, "_run_step", counting)
+    return taken
+
+
+def _logits(summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, **extra: Any) -> tuple[Any, ...]:
+    inputs = summarizer.preprocess(documents)
+    kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=12))
+    with torch.inference_mode():
+        out = summarizer.model.generate(
+            input_ids=inputs.input_ids,
+            attention_mask=inputs.attention_mask,
+            output_logits=True,
+            return_dict_in_generate=True,
+            **kwargs,
+            **extra,
+        )
+    return out.sequences, torch.stack(out.logits)
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+@pytest.mark.parametrize("documents", [PADDED, PADDED[:1]])
+def test_scripted_steps_give_the_same_logits_bit_for_bit(
+    tiny_bart_dir: Path, steps_taken: list[int], beams: int, documents: list[str]
+) -> None:
+    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), INT8)
+    model = summarizer.model
+    assert hasattr(model, decoding_step._SCRIPTED)
+    assert steps_taken  # the warm-up at load already took it
+    steps_taken.clear()
+    tokens, logits = _logits(summarizer, documents, beams)
+    assert len(steps_taken) == logits.shape[0] - 1  # every step but the first, which fills the caches
+    assert set(steps_taken) == {len(documents) * beams}
+    stepping = model.__dict__.pop("forward")  # transformers' own forward again
+    try:
+        expected_tokens, expected_logits = _logits(summarizer, documents, beams)
+    finally:
+        model.forward = stepping
+    assert torch.equal(tokens, expected_tokens)
+    assert torch.equal(logits, expected_logits)
+
+
+def test_a_step_asking_for_attentions_goes_to_transformers(tiny_bart_dir: Path, steps_taken: list[int]) -> None:
+    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), INT8)
+    steps_taken.clear()
+    with torch.inference_mode():
+        inputs = summarizer.preprocess(PADDED[:2])
+        out = summarizer.model.generate(
+            input_ids=inputs.input_ids,
+            attention_mask=inputs.attention_mask,
+            max_length=6,
+            output_attentions=True,
+            return_dict_in_generate=True,
+        )
+    assert not steps_taken
+    assert len(out.cross_attentions) == out.sequences.shape[1] - 1
+
+
+def test_decoding_past_the_learned_positions_fails_as_transformers_does(
+    tiny_bart_dir: Path, steps_taken: list[int]
+) -> None:
+    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), INT8)
+    steps_taken.clear()
+    inputs = summarizer.preprocess(PADDED[:1])
+    positions = summarizer.model.config.max_position_embeddings
+    with torch.inference_mode(), pytest.raises(IndexError):
+        summarizer.model.generate(
+            input_ids=inputs.input_ids,
+            attention_mask=inputs.attention_mask,
+            min_length=positions + 4,
+            max_length=positions + 4,
+        )
+    assert len(steps_taken) == positions - 1  # up to the last learned position, then transformers' forward
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "settings"), [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", INT8)]
+)
+def test_other_models_keep_transformers_forward(
+    checkpoint: str, settings: LoadSettings, request: pytest.FixtureRequest
+) -> None:
+    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
+    assert not hasattr(summarizer.model, decoding_step._SCRIPTED)
+    assert "forward" not in vars(summarizer.model)
