@@ -243,9 +243,7 @@ def _cross_bias(attention_mask: torch.Tensor) -> torch.Tensor | None:
         valid = attention_mask.bool()[:, None, None, :]
         # No padding: transformers makes no mask (adding zeros would change nothing either).
         padded = not bool(valid.all())
-        made["bias"] = (
-            torch.zeros(valid.shape, dtype=torch.bfloat16).masked_fill_(~valid, float("-inf")) if padded else None
-        )
+        made["bias"] = attention._additive(valid, torch.bfloat16) if padded else None
     return made["bias"]
 
 
