@@ -238,13 +238,13 @@ def _cross_bias(attention_mask: torch.Tensor) -> torch.Tensor | None:
 
     Made once per ``generate`` call: every step gets the same mask tensor.
     """
-    made: dict[str, torch.Tensor | None] = attention_mask.__dict__.setdefault("_docsum_cross_bias", {})
-    if "bias" not in made:
+    if not hasattr(attention_mask, "_docsum_cross_bias"):
         valid = attention_mask.bool()[:, None, None, :]
         # No padding: transformers makes no mask (adding zeros would change nothing either).
         padded = not bool(valid.all())
-        made["bias"] = attention._additive(valid, torch.bfloat16) if padded else None
-    return made["bias"]
+        attention_mask._docsum_cross_bias = attention._additive(valid, torch.bfloat16) if padded else None
+    bias: torch.Tensor | None = attention_mask._docsum_cross_bias
+    return bias
 
 
 def _run_step(scripted: _ScriptedStep, cache: Any, step: tuple[Any, ...]) -> Any:
