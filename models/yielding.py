@@ -25,6 +25,10 @@ def _always() -> bool:
     return True
 
 
+def _never() -> bool:
+    return False
+
+
 @contextmanager
 def between_steps(callback: Callable[[], None], pending: Callable[[], bool] = _always) -> Iterator[None]:
     """Run ``callback`` between the decoding steps of model calls made inside this block, on this thread.
@@ -66,7 +70,9 @@ class PauseGate:
     """
 
     def __init__(self, parts: int) -> None:
-        self._pending: Callable[[], bool] = getattr(_local, "pending", _always)
+        # With no callback to run there is nothing to pause for: parking would only hold
+        # every part in lockstep at each pause point (an encoder layer or a decoding step).
+        self._pending: Callable[[], bool] = getattr(_local, "pending", _always) if has_callback() else _never
         self._cond = threading.Condition()
         self._unfinished = parts
         self._parked = 0

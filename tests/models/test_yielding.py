@@ -130,6 +130,33 @@ def test_parts_park_together_and_the_callback_runs_alone_on_the_calling_thread()
     assert all(thread is caller for thread, _ in seen)
 
 
+def test_without_a_callback_parts_never_park() -> None:
+    """Nothing to run means nothing to pause for: one part finishes while the other has not stepped yet."""
+    first_finished = threading.Event()
+    waited: list[bool] = []
+
+    def first(gate: PauseGate) -> None:
+        with gate.part():
+            for _ in range(5):
+                step_done()  # parking here would wait for the second part, which waits for this one
+        first_finished.set()
+
+    def second(gate: PauseGate) -> None:
+        with gate.part():
+            waited.append(first_finished.wait(timeout=5))
+            step_done()
+
+    assert not has_callback()
+    gate = PauseGate(2)
+    workers = [threading.Thread(target=first, args=(gate,)), threading.Thread(target=second, args=(gate,))]
+    for worker in workers:
+        worker.start()
+    gate.wait()
+    for worker in workers:
+        worker.join()
+    assert waited == [True]
+
+
 def test_a_part_that_fails_still_lets_the_caller_go_on() -> None:
     with between_steps(lambda: None):
         gate = PauseGate(2)
