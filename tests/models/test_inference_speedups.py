@@ -5,7 +5,6 @@ Checked on the tiny checkpoints and on the attention function against transforme
 
 from __future__ import annotations
 
-import itertools
 import threading
 import warnings
 from pathlib import Path
@@ -17,7 +16,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from models import attention
 from models.attention import NAME, docsum_sdpa
-from models.generation import GENERATES_IN_PARTS, encode_in_slices, generate_in_parts
+from models.generation import GENERATES_IN_PARTS, balanced_parts, encode_in_slices, generate_in_parts
 from models.loading import LoadSettings, quantize_in_blocks, use_shared_kv_attention
 from models.memory import keep_large_blocks_on_the_heap, release_free_memory
 from models.seq2seq import Seq2SeqSummarizer
@@ -258,7 +257,7 @@ def test_quantizing_in_blocks_equals_quantize_dynamic() -> None:
 
 @pytest.mark.parametrize("beams", [1, 3])
 def test_generating_in_parts_gives_what_each_part_gives_alone(tiny_bart_dir: Path, beams: int) -> None:
-    """Parts run concurrently, one single-threaded worker each, and are stitched back in order."""
+    """Parts run concurrently, one single-threaded worker each, and are stitched back in the caller's order."""
     summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
     assert getattr(summarizer.model, GENERATES_IN_PARTS)
     inputs = summarizer.preprocess(SHORT)
@@ -269,17 +268,41 @@ def test_generating_in_parts_gives_what_each_part_gives_alone(tiny_bart_dir: Pat
         together = generate_in_parts(summarizer.model, inputs.input_ids, inputs.attention_mask, **kwargs)
         assert torch.get_num_threads() == 3
         torch.set_num_threads(1)
-        bounds = [0, 2, 4, 7]  # how 7 rows are cut in 3 parts
+        alone: dict[int, torch.Tensor] = {}
         with torch.inference_mode():
-            alone = [
-                summarizer.model.generate(
-                    input_ids=inputs.input_ids[a:b], attention_mask=inputs.attention_mask[a:b], **kwargs
+            for part in balanced_parts(inputs.attention_mask, 3):
+                generated = summarizer.model.generate(
+                    input_ids=inputs.input_ids[part], attention_mask=inputs.attention_mask[part], **kwargs
                 )
-                for a, b in itertools.pairwise(bounds)
-            ]
+                alone.update(zip(part.tolist(), generated, strict=True))
     finally:
         torch.set_num_threads(threads)
-    assert torch.equal(together, torch.cat(alone))
+    assert len(together) == len(SHORT)
+    pad = summarizer.model.generation_config.pad_token_id
+    for row, tokens in alone.items():
+        assert torch.equal(together[row, : len(tokens)], tokens)
+        assert bool((together[row, len(tokens) :] == pad).all())
+
+
+def _mask(lengths: list[int]) -> torch.Tensor:
+    return (torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]).long()
+
+
+def test_parts_get_as_many_documents_and_about_as_many_tokens() -> None:
+    # A length-sorted call of 8 cut in halves would give one part 2008 input tokens and the other 958.
+    lengths = [502, 502, 502, 502, 353, 330, 139, 136]
+    parts = [part.tolist() for part in balanced_parts(_mask(lengths), 2)]
+    assert parts == [[0, 2, 4, 7], [1, 3, 5, 6]]
+    assert [sum(lengths[row] for row in part) for part in parts] == [1493, 1473]
+
+
+@pytest.mark.parametrize(("rows", "parts"), [(1, 1), (2, 2), (5, 1), (5, 2), (7, 2), (7, 3), (16, 2)])
+def test_every_row_is_in_exactly_one_part_and_sizes_differ_by_at_most_one(rows: int, parts: int) -> None:
+    lengths = [(7 * row) % 11 + 1 for row in range(rows)]
+    split = balanced_parts(_mask(lengths), parts)
+    assert sorted(torch.cat(split).tolist()) == list(range(rows))
+    assert max(map(len, split)) - min(map(len, split)) <= 1
+    assert all(part.tolist() == sorted(part.tolist()) for part in split)
 
 
 @pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_t5_dir"])
