@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import DOCSUM, prepare, ready, way_batch  # noqa: E402
+from checkpoint import prepare
+from common import Server, log
+from throughput import way_batch
 
 
 def main() -> None:
@@ -46,8 +42,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8777)
     parser.add_argument("--checkpoint", help="a local checkpoint instead of the distilbart-shaped one")
     args = parser.parse_args()
-    args.baseline_docs = None  # what throughput.prepare expects to find
-    checkpoint, _, docs = prepare(args)
+    checkpoint, _, docs = prepare(args.docs, args.tokens, args.checkpoint)
 
     log(f"(c) docsum batch over {args.docs} documents ...")
     batch = way_batch(checkpoint, docs, 1, args)
@@ -60,71 +55,32 @@ def main() -> None:
         idle = [server.timed("/v1/summarize", probe) for _ in range(args.probes)]
         job_body = {**options, "documents": [{"id": str(i), "text": t} for i, t in enumerate(texts)]}
         log("(j) the job ...")
-        job_seconds, _ = server.run_job(job_body)
+        job_seconds, _ = run_job(server, job_body)
         log("(p) the job again, with interactive calls while it runs ...")
-        during = server.run_job(job_body, probe=probe, probes=args.probes, every=args.probe_every)
+        during = run_job(server, job_body, probe=probe, probes=args.probes, every=args.probe_every)
     report(args, batch.seconds, job_seconds, idle, during)
 
 
-class Server:
-    def __init__(self, checkpoint: Path, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.data = tempfile.TemporaryDirectory(prefix="docsum-bench-jobs-")
-        env = {**os.environ, "DOCSUM_MODELS": f"bench={checkpoint}", "DOCSUM_DEFAULT_MODEL": "bench"}
-        env.update(DOCSUM_DATA_DIR=self.data.name, DOCSUM_LOG_LEVEL="warning")
-        self.process = subprocess.Popen([DOCSUM, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
-        self.probe_latencies: list[float] = []
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 300
-        while not ready(self.base):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("docsum serve did not become ready")
-            time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-        self.data.cleanup()
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"content-type": "application/json"}
-        request = urllib.request.Request(self.base + path, json.dumps(body).encode(), headers)
-        with urllib.request.urlopen(request, timeout=900) as response:
-            answer: dict[str, Any] = json.loads(response.read())
-        return answer
-
-    def get(self, path: str) -> dict[str, Any]:
-        with urllib.request.urlopen(self.base + path, timeout=60) as response:
-            answer: dict[str, Any] = json.loads(response.read())
-        return answer
-
-    def timed(self, path: str, body: dict[str, Any]) -> float:
-        sent = time.perf_counter()
-        self.post(path, body)
-        return time.perf_counter() - sent
-
-    def run_job(
-        self, body: dict[str, Any], *, probe: dict[str, Any] | None = None, probes: int = 0, every: float = 0
-    ) -> tuple[float, list[float]]:
-        """Seconds from the POST until the job succeeded, and the latencies of the calls made meanwhile."""
-        start = time.perf_counter()
-        job = self.post("/v1/jobs", body)
-        latencies: list[float] = []
-        next_probe = start + every
-        while (state := self.get(f"/v1/jobs/{job['id']}"))["status"] in {"queued", "running"}:
-            now = time.perf_counter()
-            if probe is not None and len(latencies) < probes and now >= next_probe:
-                latencies.append(self.timed("/v1/summarize", probe))
-                next_probe = time.perf_counter() + every
-            time.sleep(0.1)
-        seconds = time.perf_counter() - start
-        if state["status"] != "succeeded" or state["progress"]["failed"]:
-            raise SystemExit(f"the job ended {state['status']}: {state}")
-        if len(latencies) < probes:
-            log(f"only {len(latencies)} of {probes} calls fitted in the job; lower --probe-every")
-        return seconds, latencies
+def run_job(
+    server: Server, body: dict[str, Any], *, probe: dict[str, Any] | None = None, probes: int = 0, every: float = 0
+) -> tuple[float, list[float]]:
+    """Seconds from the POST until the job succeeded, and the latencies of the calls made meanwhile."""
+    start = time.perf_counter()
+    job = server.post("/v1/jobs", body)
+    latencies: list[float] = []
+    next_probe = start + every
+    while (state := server.get(f"/v1/jobs/{job['id']}"))["status"] in {"queued", "running"}:
+        now = time.perf_counter()
+        if probe is not None and len(latencies) < probes and now >= next_probe:
+            latencies.append(server.timed("/v1/summarize", probe))
+            next_probe = time.perf_counter() + every
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    if state["status"] != "succeeded" or state["progress"]["failed"]:
+        raise SystemExit(f"the job ended {state['status']}: {state}")
+    if len(latencies) < probes:
+        log(f"only {len(latencies)} of {probes} calls fitted in the job; lower --probe-every")
+    return seconds, latencies
 
 
 def report(
@@ -148,10 +104,6 @@ def report(
             f"({', '.join(f'{x:.2f}' for x in probes)})"
         )
         print(f"(p) max / (i) median: {worst / idle_median:.2f}  (target <= 2.0)")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

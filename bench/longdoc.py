@@ -25,7 +25,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from throughput import GENERATION, WORK, build_checkpoint  # noqa: E402
+from checkpoint import GENERATION, build_checkpoint  # noqa: E402
+from common import WORK  # noqa: E402
 
 DATA = BENCH.parent.parent / "shared" / "data" / "sumpubmed" / "sample.jsonl"
 NEW_TOKENS = 60

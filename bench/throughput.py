@@ -14,7 +14,7 @@ articles cut to 500 tokens), forced to 60 output tokens:
 
 Docs/s count the summarization phase only (model loading and process teardown are
 excluded for every way: (a) and (b) time themselves, (c) from its progress bar's first
-line to its "written" line, (d) once /ready answers). Peak memory is
+line to its "written" line, (d) from the first client request to the last answer). Peak memory is
 the largest resident set sampled while the process ran, loading included. The
 checkpoint has distilbart-cnn-12-6's shape and generation config with random
 weights and a byte-level BPE trained on the documents; it is built once under
@@ -25,36 +25,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "cnndm" / "test.jsonl"
-WORK = ROOT / ".bench"
-PYTHON = sys.executable
-DOCSUM = str(Path(PYTHON).with_name("docsum"))
-VOCAB_SIZE = 50264
-GENERATION = {
-    # distilbart-cnn-12-6's generation_config.json
-    "num_beams": 4,
-    "max_length": 142,
-    "min_length": 56,
-    "no_repeat_ngram_size": 3,
-    "early_stopping": True,
-    "length_penalty": 2.0,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from checkpoint import prepare
+from common import DOCSUM, PYTHON, WORK, Server, load_average, log, run_measured
 
 
 @dataclass
@@ -69,91 +52,6 @@ class Outcome:
     @property
     def rate(self) -> float:
         return self.docs / self.seconds
-
-
-# -- the checkpoint and the documents -------------------------------------------------------
-
-
-def build_checkpoint(path: Path, documents: list[str]) -> Path:
-    """distilbart-cnn-12-6's shape, random weights, a BPE tokenizer trained on the documents."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer, GenerationConfig
-
-    trained = Tokenizer(models.BPE())
-    trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE - 1,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    trained.train_from_iterator(documents, trainer)
-    model_json = json.loads(trained.to_str())["model"]
-    vocab: dict[str, int] = dict(model_json["vocab"])
-    while len(vocab) < VOCAB_SIZE - 1:
-        vocab[f"<unused{len(vocab)}>"] = len(vocab)
-    vocab["<mask>"] = len(vocab)
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model_json["merges"]]
-    tokenizer = BartTokenizer(vocab=vocab, merges=merges, model_max_length=1024)
-    config = BartConfig(
-        vocab_size=VOCAB_SIZE,
-        d_model=1024,
-        encoder_layers=12,
-        decoder_layers=6,
-        encoder_attention_heads=16,
-        decoder_attention_heads=16,
-        encoder_ffn_dim=4096,
-        decoder_ffn_dim=4096,
-        max_position_embeddings=1024,
-        bos_token_id=0,
-        pad_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=2,
-        forced_eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    model = BartForConditionalGeneration(config).eval()
-    with torch.no_grad():  # special tokens never win a step (see tests/checkpoints.py)
-        model.final_logits_bias[:, tokenizer.all_special_ids] = -10.0
-    model.generation_config = GenerationConfig(
-        **GENERATION,
-        bos_token_id=0,
-        pad_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=2,
-        forced_bos_token_id=0,
-        forced_eos_token_id=2,
-    )
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".build-"))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    staging.rename(path)
-    return path
-
-
-def prepare(args: argparse.Namespace) -> tuple[Path, Path, Path]:
-    """The checkpoint, its CTranslate2 int8 conversion, and the documents as JSONL."""
-    WORK.mkdir(exist_ok=True)
-    records = [json.loads(line) for line in DATA.open(encoding="utf-8")]
-    texts = [r.get("document") or r["text"] for r in records]
-    checkpoint = Path(args.checkpoint) if args.checkpoint else WORK / "distilbart-shape"
-    if not (checkpoint / "config.json").exists():
-        log(f"building the checkpoint in {checkpoint} ...")
-        build_checkpoint(checkpoint, texts)
-    converted = WORK / f"{checkpoint.name}-ct2-int8"
-    if not (converted / "model.bin").exists():
-        log(f"converting to CTranslate2 int8 in {converted} ...")
-        run([DOCSUM, "convert", str(checkpoint), str(converted), "--quantization", "int8", "--force"])
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    docs = WORK / f"docs-{args.docs}x{args.tokens}.jsonl"
-    with docs.open("w", encoding="utf-8") as out:
-        for i, text in enumerate(texts[: args.docs]):
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"][: args.tokens]
-            out.write(json.dumps({"id": records[i].get("id", str(i)), "text": tokenizer.decode(ids)}) + "\n")
-    return checkpoint, converted, docs
 
 
 # -- the ways --------------------------------------------------------------------------------
@@ -227,26 +125,13 @@ def way_batch(checkpoint: Path, docs: Path, beams: int, args: argparse.Namespace
 
 
 def way_serve(checkpoint: Path, docs: Path, beams: int, args: argparse.Namespace) -> Outcome:
-    import psutil
-
-    port = args.port
-    env = {**os.environ, "DOCSUM_MODELS": f"bench={checkpoint}", "DOCSUM_DEFAULT_MODEL": "bench"}
-    env["DOCSUM_LOG_LEVEL"] = "warning"
-    server = subprocess.Popen([DOCSUM, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
-    sampler = PeakSampler(psutil.Process(server.pid))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while not ready(base):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("docsum serve did not become ready")
-            time.sleep(0.2)
-        texts = [json.loads(line)["text"] for line in docs.open()]
-        body = {"max_tokens": args.new_tokens, "min_tokens": args.new_tokens, "num_beams": beams}
-        post(base, {**body, "text": texts[0][:200], "max_tokens": 2, "min_tokens": 2})  # first request's set-up
-        next_doc = iter(range(len(texts)))
-        lock = threading.Lock()
-        latencies: list[float] = []
+    texts = [json.loads(line)["text"] for line in docs.open()]
+    body = {"max_tokens": args.new_tokens, "min_tokens": args.new_tokens, "num_beams": beams}
+    next_doc = iter(range(len(texts)))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    with Server(checkpoint, args.port) as server:
+        server.post("/v1/summarize", {**body, "text": texts[0][:200], "max_tokens": 2, "min_tokens": 2})  # set-up
 
         def client() -> None:
             while True:
@@ -254,111 +139,17 @@ def way_serve(checkpoint: Path, docs: Path, beams: int, args: argparse.Namespace
                     index = next(next_doc, None)
                 if index is None:
                     return
-                sent = time.perf_counter()
-                post(base, {**body, "text": texts[index]})
+                latency = server.timed("/v1/summarize", {**body, "text": texts[index]})
                 with lock:
-                    latencies.append(time.perf_counter() - sent)
+                    latencies.append(latency)
 
         start = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             for future in [pool.submit(client) for _ in range(args.clients)]:
                 future.result()
         seconds = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(30)
-        sampler.stop()
     label = f"(d) docsum serve, {args.clients} clients"
-    return Outcome(label, beams, len(texts), seconds, sampler.peak, sorted(latencies))
-
-
-def ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def post(base: str, body: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(
-        base + "/v1/summarize", json.dumps(body).encode(), {"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=600) as response:
-        answer: dict[str, object] = json.loads(response.read())
-    return answer
-
-
-# -- process plumbing ------------------------------------------------------------------------
-
-
-class PeakSampler:
-    """The largest resident set of a process (and its children), sampled every 50 ms."""
-
-    def __init__(self, process: object) -> None:
-        self.process = process
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            try:
-                processes = [self.process, *self.process.children(recursive=True)]  # type: ignore[attr-defined]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in processes))
-            except psutil.Error:
-                pass
-            self._stop.wait(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def run_measured(
-    cmd: list[str], on_stderr: Callable[[str], None] | None = None, expect_json: bool = True
-) -> tuple[dict[str, Any], int, float]:
-    import psutil
-
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the progress bar's first line arrives as it is drawn
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env)
-    sampler = PeakSampler(psutil.Process(process.pid))
-    errors: list[str] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        buffer = ""
-        while chunk := process.stderr.read(1):
-            buffer += chunk
-            if on_stderr is not None:
-                on_stderr(buffer)  # a progress bar's line ends only when it is redrawn
-            if chunk in "\r\n":
-                errors.append(buffer)
-                buffer = ""
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    assert process.stdout is not None
-    stdout = process.stdout.read()
-    process.wait()
-    ended = time.perf_counter()
-    reader.join()
-    sampler.stop()
-    if process.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({process.returncode}):\n{''.join(errors)[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1]) if expect_json else {}
-    return result, sampler.peak, ended
-
-
-def run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    return Outcome(label, beams, len(texts), seconds, server.sampler.peak, sorted(latencies))
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -444,7 +235,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which(DOCSUM) is None:
         raise SystemExit(f"no docsum command at {DOCSUM}: run `make install`")
-    checkpoint, converted, docs = prepare(args)
+    checkpoint, converted, docs = prepare(args.docs, args.tokens, args.checkpoint)
     ways = {
         "a": lambda beams: way_baseline(checkpoint, docs, beams, args),
         "b": lambda beams: way_ct2(converted, docs, beams, args),
@@ -454,8 +245,7 @@ def main() -> None:
     chosen = [w.strip() for w in args.ways.split(",")]
     beams_list = [int(b) for b in args.beams.split(",")]
     outcomes = []
-    with open("/proc/loadavg") as handle:
-        log(f"load average at start: {handle.read().split()[:3]}")
+    log(f"load average at start: {load_average()}")
     for _ in range(args.repeats):  # interleaved: every way once per beam width, in turn
         for beams in beams_list:
             for way in chosen:
@@ -463,8 +253,7 @@ def main() -> None:
                 outcome = ways[way](beams)
                 log(f"  {outcome.rate:.2f} docs/s")
                 outcomes.append(outcome)
-    with open("/proc/loadavg") as handle:
-        log(f"load average at end: {handle.read().split()[:3]}")
+    log(f"load average at end: {load_average()}")
     report(outcomes, weight_bytes(checkpoint), beams_list)
 
 

@@ -1,0 +1,108 @@
+"""The benchmarks' model: distilbart-cnn-12-6's shape and generation config, random weights, and its documents.
+
+Random weights are fine for speed; the byte-level BPE is trained on the CNN/DailyMail
+test articles, which stay where they are (nothing is copied into the repo). Built
+once under .bench/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from common import DOCSUM, ROOT, WORK, log, run
+
+DATA = ROOT.parent / "shared" / "data" / "cnndm" / "test.jsonl"
+VOCAB_SIZE = 50264
+GENERATION = {
+    # distilbart-cnn-12-6's generation_config.json
+    "num_beams": 4,
+    "max_length": 142,
+    "min_length": 56,
+    "no_repeat_ngram_size": 3,
+    "early_stopping": True,
+    "length_penalty": 2.0,
+}
+
+
+def build_checkpoint(path: Path, documents: list[str]) -> Path:
+    """distilbart-cnn-12-6's shape, random weights, a BPE tokenizer trained on the documents."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer, GenerationConfig
+
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE - 1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    trained.train_from_iterator(documents, trainer)
+    model_json = json.loads(trained.to_str())["model"]
+    vocab: dict[str, int] = dict(model_json["vocab"])
+    while len(vocab) < VOCAB_SIZE - 1:
+        vocab[f"<unused{len(vocab)}>"] = len(vocab)
+    vocab["<mask>"] = len(vocab)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model_json["merges"]]
+    tokenizer = BartTokenizer(vocab=vocab, merges=merges, model_max_length=1024)
+    config = BartConfig(
+        vocab_size=VOCAB_SIZE,
+        d_model=1024,
+        encoder_layers=12,
+        decoder_layers=6,
+        encoder_attention_heads=16,
+        decoder_attention_heads=16,
+        encoder_ffn_dim=4096,
+        decoder_ffn_dim=4096,
+        max_position_embeddings=1024,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_eos_token_id=2,
+    )
+    torch.manual_seed(0)
+    model = BartForConditionalGeneration(config).eval()
+    with torch.no_grad():  # special tokens never win a step (see tests/checkpoints.py)
+        model.final_logits_bias[:, tokenizer.all_special_ids] = -10.0
+    model.generation_config = GenerationConfig(
+        **GENERATION,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        forced_bos_token_id=0,
+        forced_eos_token_id=2,
+    )
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".build-"))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    staging.rename(path)
+    return path
+
+
+def prepare(docs: int, tokens: int, checkpoint_dir: str | None = None) -> tuple[Path, Path, Path]:
+    """The checkpoint, its CTranslate2 int8 conversion, and the first ``docs`` articles cut to ``tokens``, as JSONL."""
+    WORK.mkdir(exist_ok=True)
+    records = [json.loads(line) for line in DATA.open(encoding="utf-8")]
+    texts = [r.get("document") or r["text"] for r in records]
+    checkpoint = Path(checkpoint_dir) if checkpoint_dir else WORK / "distilbart-shape"
+    if not (checkpoint / "config.json").exists():
+        log(f"building the checkpoint in {checkpoint} ...")
+        build_checkpoint(checkpoint, texts)
+    converted = WORK / f"{checkpoint.name}-ct2-int8"
+    if not (converted / "model.bin").exists():
+        log(f"converting to CTranslate2 int8 in {converted} ...")
+        run([DOCSUM, "convert", str(checkpoint), str(converted), "--quantization", "int8", "--force"])
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    path = WORK / f"docs-{docs}x{tokens}.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for i, text in enumerate(texts[:docs]):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"][:tokens]
+            out.write(json.dumps({"id": records[i].get("id", str(i)), "text": tokenizer.decode(ids)}) + "\n")
+    return checkpoint, converted, path
