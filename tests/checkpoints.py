@@ -10,20 +10,20 @@ byte-for-byte reproducible). A build takes about 0.1 s on two CPU cores.
 Untrained weights are adjusted in two ways so that generating text is a
 meaningful test:
 
-* A wider init (:data:`INIT_STD` 0.2 for BART instead of 0.02, T5's
+* A wider init (:data:`INIT_STD` 0.2 for BART and PEGASUS instead of 0.02, T5's
   ``initializer_factor`` :data:`T5_INIT_FACTOR` 5 instead of 1). With the
   library defaults the input barely reaches the logits: BART writes the same
   tokens for every document, so a batch-order bug would go unnoticed.
 * Special tokens never win a decoding step. With tied embeddings an untrained
   decoder tends to repeat its input token, so BART repeated ``<s>`` and T5,
-  for some seeds, wrote ``</s>`` first: empty summaries. BART's
-  ``final_logits_bias`` (a saved parameter of every BART checkpoint) is
-  :data:`SPECIAL_TOKEN_LOGIT_BIAS` for its special tokens; T5's embedding rows
+  for some seeds, wrote ``</s>`` first: empty summaries. BART's and
+  PEGASUS's ``final_logits_bias`` (a saved parameter of their checkpoints) is
+  :data:`SPECIAL_TOKEN_LOGIT_BIAS` for their special tokens; T5's embedding rows
   of ``<pad>``, ``</s>`` and ``<unk>`` are zero (as ``nn.Embedding`` does for a
   padding index), so their logit is 0 and never the largest. Consequence:
   generation never stops early; every output uses its whole length budget.
-  BART still ends with ``</s>`` because ``forced_eos_token_id`` forces it at
-  ``max_length``.
+  BART and PEGASUS still end with ``</s>`` because ``forced_eos_token_id``
+  forces it at ``max_length``.
 
 Decoded BART text may contain U+FFFD: the byte-level vocabulary has all 256
 bytes, and a random model emits lone bytes of multi-byte characters.
@@ -62,6 +62,9 @@ from transformers import (
     BartForConditionalGeneration,
     BartTokenizer,
     GenerationConfig,
+    PegasusConfig,
+    PegasusForConditionalGeneration,
+    PegasusTokenizer,
     T5Config,
     T5ForConditionalGeneration,
     T5Tokenizer,
@@ -71,11 +74,13 @@ __all__ = [
     "BART_GENERATION_DEFAULTS",
     "CORPUS",
     "INIT_STD",
+    "PEGASUS_GENERATION_DEFAULTS",
     "SPECIAL_TOKEN_LOGIT_BIAS",
     "T5_INIT_FACTOR",
     "T5_SUMMARIZATION_PARAMS",
     "build_bin_only_checkpoint",
     "build_tiny_bart",
+    "build_tiny_pegasus",
     "build_tiny_t5",
 ]
 
@@ -140,6 +145,14 @@ BART_GENERATION_DEFAULTS: dict[str, Any] = {
     "length_penalty": 2.0,
 }
 
+#: Generation defaults in the style of ``google/pegasus-cnn_dailymail``'s generation_config.json.
+PEGASUS_GENERATION_DEFAULTS: dict[str, Any] = {
+    "num_beams": 2,
+    "max_length": 20,
+    "min_length": 3,
+    "length_penalty": 0.8,
+}
+
 #: ``task_specific_params["summarization"]`` in the style of ``t5-small``'s config.json.
 T5_SUMMARIZATION_PARAMS: dict[str, Any] = {
     "prefix": "summarize: ",
@@ -153,6 +166,8 @@ T5_SUMMARIZATION_PARAMS: dict[str, Any] = {
 
 _BART_VOCAB_SIZE = 400
 _T5_VOCAB_SIZE = 300
+# PEGASUS's layout: <pad>, </s>, <mask_1>, <mask_2>, <unk_2> ... <unk_102>, <unk>, then the pieces.
+_PEGASUS_SPECIALS = ["<pad>", "</s>", "<mask_1>", "<mask_2>", *(f"<unk_{i}>" for i in range(2, 103)), "<unk>"]
 
 
 def build_tiny_bart(path: Path | str, *, max_positions: int = 64, seed: int = 0) -> Path:
@@ -189,6 +204,41 @@ def build_tiny_t5(path: Path | str, *, max_positions: int = 64, seed: int = 0) -
         model = T5ForConditionalGeneration(config).eval()
     with torch.no_grad():
         model.shared.weight[tokenizer.all_special_ids] = 0.0
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_pegasus(path: Path | str, *, max_positions: int = 64, seed: int = 0) -> Path:
+    """Write a tiny random PEGASUS checkpoint (safetensors): pre-norm layers, sinusoidal positions, scaled embeds."""
+    path = Path(path)
+    vocab = _unigram_vocab(_PEGASUS_SPECIALS, _T5_VOCAB_SIZE + len(_PEGASUS_SPECIALS))
+    tokenizer = PegasusTokenizer(vocab=vocab, model_max_length=max_positions)
+    config = PegasusConfig(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=max_positions,
+        init_std=INIT_STD,
+        scale_embedding=True,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        forced_eos_token_id=1,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = PegasusForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.final_logits_bias[:, tokenizer.all_special_ids] = SPECIAL_TOKEN_LOGIT_BIAS
+    model.generation_config = GenerationConfig(
+        **PEGASUS_GENERATION_DEFAULTS, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1
+    )
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -262,7 +312,13 @@ def _bart_tokenizer(max_positions: int) -> BartTokenizer:
 
 
 def _t5_tokenizer(max_positions: int) -> T5Tokenizer:
-    """Unigram in T5's layout: ``<pad>``=0, ``</s>``=1, ``<unk>``=2, no sentinel tokens.
+    """Unigram in T5's layout: ``<pad>``=0, ``</s>``=1, ``<unk>``=2, no sentinel tokens."""
+    vocab = _unigram_vocab(["<pad>", "</s>", "<unk>"], _T5_VOCAB_SIZE)
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_positions)
+
+
+def _unigram_vocab(specials: list[str], size: int) -> list[tuple[str, float]]:
+    """A SentencePiece-style unigram vocabulary on :data:`CORPUS`: the specials first, then pieces by score.
 
     ``UnigramTrainer`` is not reproducible (its scores differ in the last bits
     from run to run, which reorders the ids), so the pieces come from a BPE
@@ -271,21 +327,19 @@ def _t5_tokenizer(max_positions: int) -> T5Tokenizer:
     the corpus: one M-step of the unigram EM. Pieces are ordered by score, as
     SentencePiece orders them.
     """
-    specials = ["<pad>", "</s>", "<unk>"]
     trained = Tokenizer(models.BPE(unk_token="<unk>"))
     trained.pre_tokenizer = _t5_pre_tokenizer()
-    trainer = trainers.BpeTrainer(vocab_size=_T5_VOCAB_SIZE, special_tokens=specials, show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=specials, show_progress=False)
     trained.train_from_iterator(CORPUS, trainer)
     counts = Counter(token for text in CORPUS for token in trained.encode(text, add_special_tokens=False).tokens)
     pieces = [piece for piece in trained.get_vocab() if piece not in specials]
     total = sum(counts[piece] + 1 for piece in pieces)
     scored = sorted(((piece, math.log((counts[piece] + 1) / total)) for piece in pieces), key=lambda p: (-p[1], p[0]))
-    vocab = [(piece, 0.0) for piece in specials] + scored
-    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_positions)
+    return [(piece, 0.0) for piece in specials] + scored
 
 
 def _t5_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
-    """The pre-tokenization ``T5Tokenizer`` builds (it ignores the one in tokenizer.json)."""
+    """The pre-tokenization ``T5Tokenizer`` and ``PegasusTokenizer`` build (they ignore the one in tokenizer.json)."""
     return pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
     )

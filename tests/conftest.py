@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.checkpoints import build_tiny_bart, build_tiny_t5
+from tests.checkpoints import build_tiny_bart, build_tiny_pegasus, build_tiny_t5
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +37,11 @@ def tiny_bart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pegasus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_pegasus(tmp_path_factory.mktemp("tiny-pegasus"))
 
 
 @pytest.fixture

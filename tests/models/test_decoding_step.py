@@ -103,7 +103,8 @@ def test_decoding_past_the_learned_positions_fails_as_transformers_does(
 
 
 @pytest.mark.parametrize(
-    ("checkpoint", "settings"), [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", INT8)]
+    ("checkpoint", "settings"),
+    [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", INT8), ("tiny_pegasus_dir", INT8)],
 )
 def test_other_models_keep_transformers_forward(
     checkpoint: str, settings: LoadSettings, request: pytest.FixtureRequest

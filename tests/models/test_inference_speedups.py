@@ -124,10 +124,13 @@ def test_anything_else_goes_to_transformers_sdpa() -> None:
         torch.testing.assert_close(got, expected)
 
 
+@pytest.mark.parametrize("model_dir", ["tiny_bart_dir", "tiny_pegasus_dir"])
 @pytest.mark.parametrize("beams", [1, 2, 4])
-def test_shared_encoder_outputs_give_the_same_summaries(tiny_bart_dir: Path, beams: int) -> None:
+def test_shared_encoder_outputs_give_the_same_summaries(
+    model_dir: str, beams: int, request: pytest.FixtureRequest
+) -> None:
     """fp32 with one encoder output per document (not per beam), sliced encoding, matmul decoding."""
-    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), FP32)
+    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(model_dir)), FP32)
     assert summarizer.model.config._attn_implementation == "sdpa"  # fp32 keeps transformers' attention
     options = SummaryOptions(num_beams=beams, max_tokens=16)
     expected = summarizer.summarize(SHORT + LONG, options)
@@ -178,7 +181,7 @@ def _scores_along(summarizer: Seq2SeqSummarizer, path: torch.Tensor, beams: int)
     return torch.stack(forced.scores)
 
 
-@pytest.mark.parametrize("model_dir", ["tiny_bart_dir", "tiny_t5_dir"])
+@pytest.mark.parametrize("model_dir", ["tiny_bart_dir", "tiny_t5_dir", "tiny_pegasus_dir"])
 @pytest.mark.parametrize("beams", [1, 3])
 @pytest.mark.parametrize("bf16", [False, True])
 def test_scores_along_the_same_path_match_transformers(
@@ -197,7 +200,7 @@ def test_scores_along_the_same_path_match_transformers(
     finite = torch.isfinite(expected)
     assert torch.equal(finite, torch.isfinite(got))
     error = (got[finite] - expected[finite]).abs().max() / expected[finite].abs().max()
-    in_bf16 = bf16 and model_dir == "tiny_bart_dir"  # T5's unscaled scores stay fp32 (models.attention)
+    in_bf16 = bf16 and model_dir != "tiny_t5_dir"  # T5's unscaled scores stay fp32 (models.attention)
     assert error <= (0.02 if in_bf16 else 1e-4)
     assert error > 0 or not in_bf16  # the bf16 path did run
 
@@ -222,9 +225,11 @@ def test_beam_search_without_reordering_the_cross_attention_cache_is_exact(tiny_
     assert summarizer.summarize(SHORT, options) == skipping
 
 
-def test_int8_runs_and_stays_close_to_fp32(tiny_bart_dir: Path) -> None:
-    fp32 = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), FP32)
-    int8 = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
+@pytest.mark.parametrize("model_dir", ["tiny_bart_dir", "tiny_pegasus_dir"])
+def test_int8_runs_and_stays_close_to_fp32(model_dir: str, request: pytest.FixtureRequest) -> None:
+    directory = str(request.getfixturevalue(model_dir))
+    fp32 = Seq2SeqSummarizer.load("tiny", directory, FP32)
+    int8 = Seq2SeqSummarizer.load("tiny", directory, LoadSettings(dtype="int8"))
     assert "DynamicQuantizedLinear" in repr(int8.model)
     assert int8.model.config._attn_implementation == NAME
     options = SummaryOptions(num_beams=1, max_tokens=10)
@@ -305,7 +310,7 @@ def test_every_row_is_in_exactly_one_part_and_sizes_differ_by_at_most_one(rows: 
     assert all(part.tolist() == sorted(part.tolist()) for part in split)
 
 
-@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_t5_dir"])
+@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_t5_dir", "tiny_pegasus_dir"])
 @pytest.mark.parametrize("beams", [1, 3])
 def test_one_document_encodes_on_the_caller_and_decodes_on_a_worker(
     checkpoint: str, beams: int, request: pytest.FixtureRequest

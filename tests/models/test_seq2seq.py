@@ -35,6 +35,11 @@ def t5(tiny_t5_dir: Path) -> Seq2SeqSummarizer:
     return Seq2SeqSummarizer.load("tiny-t5", str(tiny_t5_dir), FP32)
 
 
+@pytest.fixture(scope="module")
+def pegasus(tiny_pegasus_dir: Path) -> Seq2SeqSummarizer:
+    return Seq2SeqSummarizer.load("tiny-pegasus", str(tiny_pegasus_dir), FP32)
+
+
 def direct_generate(directory: Path, texts: list[str], **kwargs: Any) -> torch.Tensor:
     """What a user would write by hand with transformers."""
     tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -58,6 +63,17 @@ def test_bart_output_equals_direct_generate(bart: Seq2SeqSummarizer, tiny_bart_d
     assert [s.output_tokens for s in summaries] == [int((row[1:] != tokenizer.pad_token_id).sum()) for row in theirs]
 
 
+def test_pegasus_output_equals_direct_generate_with_its_generation_config(
+    pegasus: Seq2SeqSummarizer, tiny_pegasus_dir: Path
+) -> None:
+    ours = pegasus.forward(pegasus.preprocess(TEXTS), pegasus.generation_kwargs(SummaryOptions()))
+    theirs = direct_generate(tiny_pegasus_dir, TEXTS)  # num_beams 2, length_penalty 0.8 from the checkpoint
+    assert torch.equal(ours, theirs)
+    summaries = pegasus.summarize(TEXTS, SummaryOptions())
+    assert all(s.summary for s in summaries)
+    assert len({s.summary for s in summaries}) == len(TEXTS)  # the input reaches the output
+
+
 def test_t5_uses_task_prefix_and_task_defaults(t5: Seq2SeqSummarizer, tiny_t5_dir: Path) -> None:
     assert t5.prefix == "summarize: "
     ours = t5.forward(t5.preprocess(TEXTS), t5.generation_kwargs(SummaryOptions()))
@@ -75,7 +91,7 @@ def test_t5_uses_task_prefix_and_task_defaults(t5: Seq2SeqSummarizer, tiny_t5_di
 
 
 @pytest.mark.parametrize("num_beams", [1, 2])
-@pytest.mark.parametrize("model_name", ["bart", "t5"])
+@pytest.mark.parametrize("model_name", ["bart", "t5", "pegasus"])
 def test_batch_equals_one_by_one(request: pytest.FixtureRequest, model_name: str, num_beams: int) -> None:
     summarizer: Seq2SeqSummarizer = request.getfixturevalue(model_name)
     options = SummaryOptions(num_beams=num_beams, max_tokens=10)
