@@ -1,4 +1,4 @@
-"""BART decoding steps in TorchScript, for int8 models on CPU.
+"""BART and PEGASUS decoding steps in TorchScript, for int8 models on CPU.
 
 A greedy decoding step of a small batch is a few hundred small ops. Run by
 transformers' modules, each op costs Python around it, and with a batch cut in
@@ -42,9 +42,12 @@ _QUIET_KWARGS = frozenset({"return_dict", "output_attentions", "output_hidden_st
 
 
 class _DecoderLayer(torch.nn.Module):  # type: ignore[misc]
-    """One ``BartDecoderLayer`` for one new token per row, its attention as ``models.attention`` runs it."""
+    """One BART or PEGASUS decoder layer for one new token per row, its attention as ``models.attention`` runs it.
 
-    def __init__(self, layer: Any) -> None:
+    BART normalizes each block's sum (post-norm); PEGASUS each block's input (pre-norm).
+    """
+
+    def __init__(self, layer: Any, pre_norm: bool, relu: bool) -> None:
         super().__init__()
         own, cross = layer.self_attn, layer.encoder_attn
         self.query, self.key, self.value, self.out = (
@@ -57,6 +60,7 @@ class _DecoderLayer(torch.nn.Module):  # type: ignore[misc]
         self.own_norm, self.cross_norm = layer.self_attn_layer_norm, layer.encoder_attn_layer_norm
         self.fc1, self.fc2, self.final_norm = _Int8Linear(layer.fc1), _Int8Linear(layer.fc2), layer.final_layer_norm
         self.heads, self.head_size, self.scaling = own.num_heads, own.head_dim, float(own.scaling)
+        self.pre_norm, self.relu = pre_norm, relu
 
     def forward(
         self,
@@ -69,17 +73,23 @@ class _DecoderLayer(torch.nn.Module):  # type: ignore[misc]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = hidden.shape[0]
         split = [rows, 1, self.heads, self.head_size]
-        query = self.query(hidden).view(split).transpose(1, 2)
-        key = self.key(hidden).to(torch.bfloat16).view(split).transpose(1, 2)
-        value = self.value(hidden).to(torch.bfloat16).view(split).transpose(1, 2)
+        block = self.own_norm(hidden) if self.pre_norm else hidden
+        query = self.query(block).view(split).transpose(1, 2)
+        key = self.key(block).to(torch.bfloat16).view(split).transpose(1, 2)
+        value = self.value(block).to(torch.bfloat16).view(split).transpose(1, 2)
         keys = torch.cat([past_keys, key], dim=-2)  # as transformers' DynamicLayer.update
         values = torch.cat([past_values, value], dim=-2)
-        attended = self._attend(query, keys, values, None)
-        hidden = self.own_norm(hidden + self.out(attended))
-        query = self.cross_query(hidden).view(split).transpose(1, 2)
-        attended = self._attend(query, cross_keys, cross_values, cross_mask)
-        hidden = self.cross_norm(hidden + self.cross_out(attended))
-        hidden = self.final_norm(hidden + self.fc2(torch.nn.functional.gelu(self.fc1(hidden))))
+        total = hidden + self.out(self._attend(query, keys, values, None))
+        hidden = total if self.pre_norm else self.own_norm(total)
+        block = self.cross_norm(hidden) if self.pre_norm else hidden
+        query = self.cross_query(block).view(split).transpose(1, 2)
+        total = hidden + self.cross_out(self._attend(query, cross_keys, cross_values, cross_mask))
+        hidden = total if self.pre_norm else self.cross_norm(total)
+        block = self.final_norm(hidden) if self.pre_norm else hidden
+        inner = self.fc1(block)
+        inner = torch.relu(inner) if self.relu else torch.nn.functional.gelu(inner)
+        total = hidden + self.fc2(inner)
+        hidden = total if self.pre_norm else self.final_norm(total)
         return hidden, keys, values
 
     def _attend(
@@ -101,16 +111,19 @@ class _DecoderLayer(torch.nn.Module):  # type: ignore[misc]
 
 
 class _Ends(torch.nn.Module):  # type: ignore[misc]
-    """``BartForConditionalGeneration``'s embedding of one new token per row, and its LM head."""
+    """The embedding of one new token per row, and the LM head, of ``BartForConditionalGeneration`` or
+    ``PegasusForConditionalGeneration`` (whose positions are sinusoidal, from 0, and whose decoder ends in a norm)."""
 
     def __init__(self, model: Any) -> None:
         super().__init__()
         decoder = model.get_decoder()
         self.embeddings = decoder.embed_tokens.weight
-        self.embed_scale = float(decoder.embed_tokens.embed_scale)
+        # BART scales inside its embedding module, PEGASUS after it: the same multiplication.
+        self.embed_scale = float(getattr(decoder.embed_tokens, "embed_scale", getattr(decoder, "embed_scale", 1.0)))
         self.positions = decoder.embed_positions.weight
-        self.position_offset = int(decoder.embed_positions.offset)
-        self.embedding_norm = decoder.layernorm_embedding
+        self.position_offset = _position_offset(decoder)
+        self.embedding_norm = getattr(decoder, "layernorm_embedding", None) or torch.nn.Identity()
+        self.final_norm = getattr(decoder, "layer_norm", None) or torch.nn.Identity()
         self.head = _Int8Linear(model.lm_head)
         self.register_buffer("logits_bias", model.final_logits_bias, persistent=False)
 
@@ -121,7 +134,12 @@ class _Ends(torch.nn.Module):  # type: ignore[misc]
         return self.embedding_norm(embedded + torch.nn.functional.embedding(where, self.positions))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.head(hidden) + self.logits_bias
+        return self.head(self.final_norm(hidden)) + self.logits_bias
+
+
+def _position_offset(decoder: Any) -> int:
+    """BART's learned positions start at row 2; PEGASUS's sinusoidal ones at row 0."""
+    return int(getattr(decoder.embed_positions, "offset", 0))
 
 
 class _ScriptedStep:
@@ -129,9 +147,10 @@ class _ScriptedStep:
     made, as transformers' ``DynamicLayer.update`` does (one call for all six held every old cache to the end:
     0.1-0.17 GiB more at the peak of 16 documents); the Python between the calls is a few lines."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, pre_norm: bool) -> None:
         self.ends = _script(_Ends(model))
-        self.layers = [_script(_DecoderLayer(layer)) for layer in model.get_decoder().layers]
+        relu = model.config.activation_function == "relu"
+        self.layers = [_script(_DecoderLayer(layer, pre_norm, relu)) for layer in model.get_decoder().layers]
 
 
 def _script(module: torch.nn.Module) -> Any:
@@ -161,24 +180,24 @@ class _Int8Linear(torch.nn.Module):  # type: ignore[misc]
 
 
 def script_decoding_steps(model: Any) -> bool:
-    """Decoding steps of an int8 BART model with bf16 caches run scripted; whether they now do.
+    """Decoding steps of an int8 BART or PEGASUS model with bf16 caches run scripted; whether they now do.
 
-    For ``BartForConditionalGeneration`` on CPU with docsum's attention and bf16
-    caches (``models.loading.use_shared_kv_attention``); other architectures keep
-    transformers' forward.
+    For ``BartForConditionalGeneration`` and ``PegasusForConditionalGeneration`` on CPU
+    with docsum's attention and bf16 caches (``models.loading.use_shared_kv_attention``);
+    other architectures keep transformers' forward.
     """
-    from transformers import BartForConditionalGeneration
+    from transformers import BartForConditionalGeneration, PegasusForConditionalGeneration
 
     config = model.config
     eligible = (
-        type(model) is BartForConditionalGeneration
-        and config.activation_function == "gelu"
+        type(model) in (BartForConditionalGeneration, PegasusForConditionalGeneration)
+        and config.activation_function in ("gelu", "relu")
         and next(model.parameters()).device.type == "cpu"
     )
     if not eligible:
         return False
     try:
-        scripted = _ScriptedStep(model)
+        scripted = _ScriptedStep(model, pre_norm=type(model) is PegasusForConditionalGeneration)
     except (TypeError, RuntimeError, AttributeError) as exc:
         logger.info("decoding steps stay in transformers' forward: %s", exc)
         return False
@@ -225,7 +244,7 @@ def _step_inputs(model: Any, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
     group = rows // documents
     if position == 0 or rows != group * documents or attention.SCORES_PER_CHUNK // (heads * group * keys) < documents:
         return None  # models.attention would cut this in chunks: its order of ops, not this one
-    if position + decoder.embed_positions.offset >= decoder.embed_positions.num_embeddings:
+    if position + _position_offset(decoder) >= decoder.embed_positions.num_embeddings:
         return None  # past the learned positions: transformers raises its own error
     mask = kwargs.get("attention_mask")
     if mask is not None and (mask.dim() != 2 or tuple(mask.shape) != (documents, keys)):

@@ -225,6 +225,7 @@ def build_tiny_pegasus(path: Path | str, *, max_positions: int = 64, seed: int =
         decoder_ffn_dim=64,
         max_position_embeddings=max_positions,
         init_std=INIT_STD,
+        activation_function="relu",  # as google/pegasus-* (BART's tiny checkpoint covers gelu)
         scale_embedding=True,
         pad_token_id=0,
         eos_token_id=1,

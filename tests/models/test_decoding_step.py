@@ -1,4 +1,4 @@
-"""The scripted BART decoding step: bit-equal logits to transformers' forward on docsum's int8 path."""
+"""The scripted BART and PEGASUS decoding steps: bit-equal logits to transformers' forward on docsum's int8 path."""
 
 from __future__ import annotations
 
@@ -47,12 +47,13 @@ def _logits(summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, **e
     return out.sequences, torch.stack(out.logits)
 
 
+@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_pegasus_dir"])  # post-norm and pre-norm layers
 @pytest.mark.parametrize("beams", [1, 3])
 @pytest.mark.parametrize("documents", [PADDED, PADDED[:1]])
 def test_scripted_steps_give_the_same_logits_bit_for_bit(
-    tiny_bart_dir: Path, steps_taken: list[int], beams: int, documents: list[str]
+    checkpoint: str, steps_taken: list[int], beams: int, documents: list[str], request: pytest.FixtureRequest
 ) -> None:
-    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), INT8)
+    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), INT8)
     model = summarizer.model
     assert hasattr(model, decoding_step._SCRIPTED)
     assert steps_taken  # the warm-up at load already took it
@@ -85,10 +86,11 @@ def test_a_step_asking_for_attentions_goes_to_transformers(tiny_bart_dir: Path, 
     assert len(out.cross_attentions) == out.sequences.shape[1] - 1
 
 
+@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_pegasus_dir"])
 def test_decoding_past_the_learned_positions_fails_as_transformers_does(
-    tiny_bart_dir: Path, steps_taken: list[int]
+    checkpoint: str, steps_taken: list[int], request: pytest.FixtureRequest
 ) -> None:
-    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), INT8)
+    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), INT8)
     steps_taken.clear()
     inputs = summarizer.preprocess(PADDED[:1])
     positions = summarizer.model.config.max_position_embeddings
@@ -104,7 +106,7 @@ def test_decoding_past_the_learned_positions_fails_as_transformers_does(
 
 @pytest.mark.parametrize(
     ("checkpoint", "settings"),
-    [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", INT8), ("tiny_pegasus_dir", INT8)],
+    [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", INT8)],
 )
 def test_other_models_keep_transformers_forward(
     checkpoint: str, settings: LoadSettings, request: pytest.FixtureRequest
