@@ -106,3 +106,43 @@ def prepare(docs: int, tokens: int, checkpoint_dir: str | None = None) -> tuple[
             ids = tokenizer(text, add_special_tokens=False)["input_ids"][:tokens]
             out.write(json.dumps({"id": records[i].get("id", str(i)), "text": tokenizer.decode(ids)}) + "\n")
     return checkpoint, converted, path
+
+
+def build_pegasus_shaped(path: Path, tokenizer_from: Path) -> Path:
+    """google/pegasus-cnn_dailymail's shape and generation config, random weights.
+
+    d_model 1024, 16 encoder and 16 decoder layers, relu, sinusoidal positions, an LM
+    head of 96103 rows. The tokenizer is ``tokenizer_from``'s BPE (its ids all fall
+    inside the vocabulary), with the special ids set to match it: only speed is measured.
+    """
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, PegasusConfig, PegasusForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    special = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+    special |= {"decoder_start_token_id": tokenizer.pad_token_id, "forced_eos_token_id": tokenizer.eos_token_id}
+    config = PegasusConfig(
+        vocab_size=96103,
+        d_model=1024,
+        encoder_layers=16,
+        decoder_layers=16,
+        encoder_attention_heads=16,
+        decoder_attention_heads=16,
+        encoder_ffn_dim=4096,
+        decoder_ffn_dim=4096,
+        max_position_embeddings=1024,
+        activation_function="relu",
+        scale_embedding=True,
+        **special,
+    )
+    torch.manual_seed(0)
+    model = PegasusForConditionalGeneration(config).eval()
+    with torch.no_grad():  # special tokens never win a step
+        model.final_logits_bias[:, tokenizer.all_special_ids] = -10.0
+    generation = {"num_beams": 8, "max_length": 128, "min_length": 32, "length_penalty": 0.8}  # pegasus-cnn's
+    model.generation_config = GenerationConfig(**generation, **special)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".build-"))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    staging.rename(path)
+    return path
