@@ -166,6 +166,16 @@ T5_SUMMARIZATION_PARAMS: dict[str, Any] = {
 
 _BART_VOCAB_SIZE = 400
 _T5_VOCAB_SIZE = 300
+# BART's and PEGASUS's tiny configs: the same sizes.
+_TINY_BART_SHAPE: dict[str, int] = {
+    "d_model": 32,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 64,
+    "decoder_ffn_dim": 64,
+}
 # PEGASUS's layout: <pad>, </s>, <mask_1>, <mask_2>, <unk_2> ... <unk_102>, <unk>, then the pieces.
 _PEGASUS_SPECIALS = ["<pad>", "</s>", "<mask_1>", "<mask_2>", *(f"<unk_{i}>" for i in range(2, 103)), "<unk>"]
 
@@ -199,9 +209,7 @@ def build_tiny_t5(path: Path | str, *, max_positions: int = 64, seed: int = 0) -
         decoder_start_token_id=0,
         task_specific_params={"summarization": dict(T5_SUMMARIZATION_PARAMS)},
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = T5ForConditionalGeneration(config).eval()
+    model = _seeded(T5ForConditionalGeneration, config, seed)
     with torch.no_grad():
         model.shared.weight[tokenizer.all_special_ids] = 0.0
     model.save_pretrained(path)
@@ -216,13 +224,7 @@ def build_tiny_pegasus(path: Path | str, *, max_positions: int = 64, seed: int =
     tokenizer = PegasusTokenizer(vocab=vocab, model_max_length=max_positions)
     config = PegasusConfig(
         vocab_size=len(tokenizer),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
+        **_TINY_BART_SHAPE,
         max_position_embeddings=max_positions,
         init_std=INIT_STD,
         activation_function="relu",  # as google/pegasus-* (BART's tiny checkpoint covers gelu)
@@ -232,9 +234,7 @@ def build_tiny_pegasus(path: Path | str, *, max_positions: int = 64, seed: int =
         decoder_start_token_id=0,
         forced_eos_token_id=1,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = PegasusForConditionalGeneration(config).eval()
+    model = _seeded(PegasusForConditionalGeneration, config, seed)
     with torch.no_grad():
         model.final_logits_bias[:, tokenizer.all_special_ids] = SPECIAL_TOKEN_LOGIT_BIAS
     model.generation_config = GenerationConfig(
@@ -259,16 +259,17 @@ def build_bin_only_checkpoint(path: Path | str) -> Path:
     return path
 
 
+def _seeded(model_class: Any, config: Any, seed: int) -> Any:
+    """A model with random weights fixed by ``seed``, leaving the caller's random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model_class(config).eval()
+
+
 def _bart_model(tokenizer: BartTokenizer, max_positions: int, seed: int) -> BartForConditionalGeneration:
     config = BartConfig(
         vocab_size=len(tokenizer),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
+        **_TINY_BART_SHAPE,
         max_position_embeddings=max_positions,
         init_std=INIT_STD,
         bos_token_id=0,
@@ -277,9 +278,7 @@ def _bart_model(tokenizer: BartTokenizer, max_positions: int, seed: int) -> Bart
         decoder_start_token_id=2,
         forced_eos_token_id=2,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = BartForConditionalGeneration(config).eval()
+    model = _seeded(BartForConditionalGeneration, config, seed)
     with torch.no_grad():
         model.final_logits_bias[:, tokenizer.all_special_ids] = SPECIAL_TOKEN_LOGIT_BIAS
     model.generation_config = GenerationConfig(
