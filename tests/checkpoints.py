@@ -190,10 +190,15 @@ def build_tiny_bart(path: Path | str, *, max_positions: int = 64, seed: int = 0)
     return path
 
 
-def build_tiny_t5(path: Path | str, *, max_positions: int = 64, seed: int = 0) -> Path:
-    """Write a tiny random T5 checkpoint (safetensors) with t5-style ``task_specific_params``."""
+def build_tiny_t5(path: Path | str, *, max_positions: int = 64, seed: int = 0, flan: bool = False) -> Path:
+    """Write a tiny random T5 checkpoint (safetensors) with t5-style ``task_specific_params``.
+
+    ``flan``: as google/flan-t5-* are made, gated-GELU feed-forward layers and an LM head
+    of its own (not tied to the embedding, so its output is not rescaled).
+    """
     path = Path(path)
     tokenizer = _t5_tokenizer(max_positions)
+    variant: dict[str, Any] = {"feed_forward_proj": "gated-gelu", "tie_word_embeddings": False} if flan else {}
     config = T5Config(
         vocab_size=len(tokenizer),
         d_model=32,
@@ -208,10 +213,13 @@ def build_tiny_t5(path: Path | str, *, max_positions: int = 64, seed: int = 0) -
         eos_token_id=1,
         decoder_start_token_id=0,
         task_specific_params={"summarization": dict(T5_SUMMARIZATION_PARAMS)},
+        **variant,
     )
     model = _seeded(T5ForConditionalGeneration, config, seed)
     with torch.no_grad():
         model.shared.weight[tokenizer.all_special_ids] = 0.0
+        if flan:  # its own head: zero rows give the special tokens a logit of 0 there too
+            model.lm_head.weight[tokenizer.all_special_ids] = 0.0
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

@@ -40,6 +40,11 @@ def tiny_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_flan_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-flan-t5"), flan=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_pegasus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_pegasus(tmp_path_factory.mktemp("tiny-pegasus"))
 

@@ -36,6 +36,11 @@ def t5(tiny_t5_dir: Path) -> Seq2SeqSummarizer:
 
 
 @pytest.fixture(scope="module")
+def flan_t5(tiny_flan_t5_dir: Path) -> Seq2SeqSummarizer:
+    return Seq2SeqSummarizer.load("tiny-flan-t5", str(tiny_flan_t5_dir), FP32)
+
+
+@pytest.fixture(scope="module")
 def pegasus(tiny_pegasus_dir: Path) -> Seq2SeqSummarizer:
     return Seq2SeqSummarizer.load("tiny-pegasus", str(tiny_pegasus_dir), FP32)
 
@@ -91,7 +96,7 @@ def test_t5_uses_task_prefix_and_task_defaults(t5: Seq2SeqSummarizer, tiny_t5_di
 
 
 @pytest.mark.parametrize("num_beams", [1, 2])
-@pytest.mark.parametrize("model_name", ["bart", "t5", "pegasus"])
+@pytest.mark.parametrize("model_name", ["bart", "t5", "flan_t5", "pegasus"])
 def test_batch_equals_one_by_one(request: pytest.FixtureRequest, model_name: str, num_beams: int) -> None:
     summarizer: Seq2SeqSummarizer = request.getfixturevalue(model_name)
     options = SummaryOptions(num_beams=num_beams, max_tokens=10)
