@@ -84,8 +84,11 @@ def build_checkpoint(path: Path, documents: list[str]) -> Path:
     return path
 
 
-def prepare(docs: int, tokens: int, checkpoint_dir: str | None = None) -> tuple[Path, Path, Path]:
-    """The checkpoint, its CTranslate2 int8 conversion, and the first ``docs`` articles cut to ``tokens``, as JSONL."""
+def prepare(
+    docs: int, tokens: int, checkpoint_dir: str | None = None, *, convert: bool = True
+) -> tuple[Path, Path, Path]:
+    """The checkpoint, its CTranslate2 int8 conversion (made only if ``convert``), and the first ``docs``
+    articles cut to ``tokens``, as JSONL."""
     WORK.mkdir(exist_ok=True)
     records = [json.loads(line) for line in DATA.open(encoding="utf-8")]
     texts = [r.get("document") or r["text"] for r in records]
@@ -94,7 +97,7 @@ def prepare(docs: int, tokens: int, checkpoint_dir: str | None = None) -> tuple[
         log(f"building the checkpoint in {checkpoint} ...")
         build_checkpoint(checkpoint, texts)
     converted = WORK / f"{checkpoint.name}-ct2-int8"
-    if not (converted / "model.bin").exists():
+    if convert and not (converted / "model.bin").exists():
         log(f"converting to CTranslate2 int8 in {converted} ...")
         run([DOCSUM, "convert", str(checkpoint), str(converted), "--quantization", "int8", "--force"])
     from transformers import AutoTokenizer

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8777)
     parser.add_argument("--checkpoint", help="a local checkpoint instead of the distilbart-shaped one")
     args = parser.parse_args()
-    checkpoint, _, docs = prepare(args.docs, args.tokens, args.checkpoint)
+    checkpoint, _, docs = prepare(args.docs, args.tokens, args.checkpoint, convert=False)
 
     log(f"(c) docsum batch over {args.docs} documents ...")
     batch = way_batch(checkpoint, docs, 1, args)

@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=8, help="documents per call")
     parser.add_argument("--rounds", type=int, default=4, help="calls with each way")
     args = parser.parse_args()
-    bart, _, docs = prepare(args.docs * args.rounds, 500)
+    bart, _, docs = prepare(args.docs * args.rounds, 500, convert=False)
     pegasus = WORK / "pegasus-shape"
     if not (pegasus / "config.json").exists():
         log(f"building the checkpoint in {pegasus} ...")
