@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from models.errors import ModelUnavailable, UnsafeCheckpoint
-from models.memory import keep_large_blocks_on_the_heap, release_free_memory
+from models.memory import keep_large_blocks_on_the_heap, read_checkpoints_sparsely, release_free_memory
 
 if TYPE_CHECKING:
     import torch
@@ -202,6 +202,8 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
     if int8:
         quantize_linear_int8(model)
     release_free_memory()
+    if int8:  # what stays mapped is the embedding, read a row at a time (other dtypes read all of their weights)
+        read_checkpoints_sparsely(tensor.data_ptr() for tensor in (*model.parameters(), *model.buffers()))
     if settings.threads:
         torch.set_num_threads(settings.threads)
     if device.type == "cpu":

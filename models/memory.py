@@ -8,7 +8,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
+from collections.abc import Iterable
 
+_MADV_RANDOM = 1
 _MADV_DONTNEED = 4
 # mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -65,21 +68,50 @@ def release_free_memory() -> None:
         return
     with contextlib.suppress(OSError, AttributeError):
         libc.malloc_trim(0)
-        for start, end in _clean_checkpoint_mappings():
+        for start, end, _ in _clean_checkpoint_mappings():
             libc.madvise(start, end - start, _MADV_DONTNEED)
 
 
-def _clean_checkpoint_mappings() -> list[tuple[int, int]]:
-    """Address ranges of mapped ``*.safetensors`` files with no page written (so none copied on write)."""
-    found: list[tuple[int, int]] = []
-    current: tuple[int, int] | None = None
+def read_checkpoints_sparsely(addresses: Iterable[int]) -> None:
+    """Pages of the mapped checkpoints that hold ``addresses`` (one model's tensors) come back one at a time.
+
+    For int8 models, whose checkpoint mapping then serves only the embedding, the
+    positions and the norms. On a fault the kernel maps the faulting page's neighbours
+    too (fault-around, 64 KiB) when they are in the page cache, and loading left the
+    whole file there, so each new token's 4 KiB embedding row made 16 rows resident:
+    2154 distinct tokens (16 documents) 138 MB of a 196 MB embedding, against 25 MB
+    with this; 11975 tokens (200 documents) 196 MB against 85. The file's cached pages
+    are dropped (``posix_fadvise``) and read-ahead is off (``MADV_RANDOM``); a new row
+    costs a read from disk once.
+    """
+    libc = _libc()
+    if libc is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        wanted = list(addresses)
+        for start, end, path in _clean_checkpoint_mappings():
+            if not any(start <= address < end for address in wanted):
+                continue  # another model's checkpoint: it may read all of it
+            libc.madvise(start, end - start, _MADV_RANDOM)
+            file = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(file, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(file)
+
+
+def _clean_checkpoint_mappings() -> list[tuple[int, int, str]]:
+    """Address ranges and paths of mapped ``*.safetensors`` files with no page written (so none copied on write)."""
+    found: list[tuple[int, int, str]] = []
+    current: tuple[int, int, str] | None = None
     with open("/proc/self/smaps") as smaps:
         for line in smaps:
             fields = line.split()
             if fields and "-" in fields[0] and not fields[0].endswith(":"):
                 bounds = fields[0].split("-")
-                is_checkpoint = len(fields) >= 6 and fields[-1].endswith(".safetensors")
-                current = (int(bounds[0], 16), int(bounds[1], 16)) if is_checkpoint else None
+                path = " ".join(fields[5:])
+                is_checkpoint = len(fields) >= 6 and path.endswith(".safetensors")
+                current = (int(bounds[0], 16), int(bounds[1], 16), path) if is_checkpoint else None
             elif current is not None and fields[:1] == ["Anonymous:"]:
                 if fields[1] == "0":
                     found.append(current)
