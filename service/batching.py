@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.catalog import ModelRegistry
+from models.memory import return_free_heap
 from models.runner import beams_of, count_tokens, estimate_tokens
 from models.types import Summarizer, SummaryOptions
 from models.yielding import between_steps
@@ -171,6 +172,8 @@ class ModelWorker:
                 self._run_batch(summarizer, batch)
                 elapsed = (time.monotonic() - started) / len(batch)
                 self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
+                if not self.items:  # unlocked: a stale answer costs one trim, or skips one
+                    return_free_heap()
 
     def _next(self) -> tuple[list[Future[Summarizer]], list[Item]] | None:
         """Wait for work; return pending load requests and the next batch of items."""

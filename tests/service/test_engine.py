@@ -96,6 +96,25 @@ async def test_concurrent_requests_share_one_model_call() -> None:
     assert fake.sizes == [1, 5]  # the held call, then all five waiting requests together
 
 
+async def test_a_worker_that_falls_idle_gives_free_heap_back_and_a_busy_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[int] = []
+    fake = GatedSummarizer()
+    engine = make_engine(fake, batch_size=2)
+    monkeypatch.setattr("service.batching.return_free_heap", lambda: trims.append(engine.queued("fake")))
+    try:
+        held = await hold(engine, fake)
+        tasks = [asyncio.ensure_future(engine.summarize("fake", [f"text {i}"], SummaryOptions())) for i in range(3)]
+        await queued(engine, "fake", 3)
+        fake.release()
+        await asyncio.gather(held, *tasks)
+    finally:
+        engine.close()
+    assert fake.sizes == [1, 2, 1]
+    assert trims == [0]  # once, after the last call: none while documents still waited
+
+
 async def test_only_requests_with_the_same_options_share_a_call() -> None:
     fake = GatedSummarizer()
     engine = make_engine(fake, batch_size=8)
