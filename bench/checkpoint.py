@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from common import DOCSUM, ROOT, WORK, log, run
 
@@ -77,11 +78,7 @@ def build_checkpoint(path: Path, documents: list[str]) -> Path:
         forced_bos_token_id=0,
         forced_eos_token_id=2,
     )
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".build-"))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    staging.rename(path)
-    return path
+    return _save(model, tokenizer, path)
 
 
 def prepare(
@@ -144,6 +141,11 @@ def build_pegasus_shaped(path: Path, tokenizer_from: Path) -> Path:
         model.final_logits_bias[:, tokenizer.all_special_ids] = -10.0
     generation = {"num_beams": 8, "max_length": 128, "min_length": 32, "length_penalty": 0.8}  # pegasus-cnn's
     model.generation_config = GenerationConfig(**generation, **special)
+    return _save(model, tokenizer, path)
+
+
+def _save(model: Any, tokenizer: Any, path: Path) -> Path:
+    """Written beside ``path`` and renamed into place: an interrupted build leaves no half checkpoint."""
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".build-"))
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)

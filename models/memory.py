@@ -79,11 +79,11 @@ def release_free_memory() -> None:
     A few small float tensors can keep a whole checkpoint mapped after int8
     quantization; without this, all of it would stay resident.
     """
+    return_free_heap()
     libc = _libc()
     if libc is None:
         return
     with contextlib.suppress(OSError, AttributeError):
-        libc.malloc_trim(0)
         for start, end, _ in _clean_checkpoint_mappings():
             libc.madvise(start, end - start, _MADV_DONTNEED)
 
