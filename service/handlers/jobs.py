@@ -28,8 +28,9 @@ from starlette.datastructures import UploadFile
 from service.batchfile import parse_line
 from service.engine import Engine
 from service.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from service.jobs.records import IdempotencyConflict, JobRecord
 from service.jobs.schemas import JobList, JobOut, JobRequest
-from service.jobs.store import IdempotencyConflict, JobRecord, JobStore
+from service.jobs.store import JobStore
 from service.jobs.worker import JobWorker
 from service.schemas import SummaryParams
 from service.settings import Settings

@@ -3,5 +3,6 @@
 ``store.JobStore`` keeps jobs, their documents and their results, and hands out
 work with leases so that several replicas on one database never run the same
 document; ``worker.JobWorker`` claims that work in every replica and feeds it to
-the engine at batch priority.
+the engine at batch priority. ``tables`` holds the SQL tables and the connection to
+the database, ``records`` what the store hands out (jobs, claims, outcomes).
 """

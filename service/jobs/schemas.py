@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.jobs.store import JobRecord
+from service.jobs.records import JobRecord
 from service.schemas import BatchDocument, SummaryParams
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]

@@ -24,132 +24,23 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    create_engine,
-    delete,
-    event,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-ACTIVE = ("queued", "running")
+from service.jobs.records import Claim, ClaimedDocument, IdempotencyConflict, JobRecord, Outcome, expired, job_record
+from service.jobs.tables import ACTIVE, connect, documents, jobs, metadata
+
 # SQLite has no SKIP LOCKED: a replica that raced another for the same rows tries again this often.
 _CLAIM_ATTEMPTS = 5
-FINISHED = ("succeeded", "failed", "cancelled")
-
-metadata = MetaData()
-
-jobs = Table(
-    "docsum_jobs",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("owner", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("model", String(100), nullable=False),
-    Column("params", Text, nullable=False),
-    Column("total", Integer, nullable=False),
-    Column("done", Integer, nullable=False, default=0),
-    Column("failed", Integer, nullable=False, default=0),
-    Column("created_at", Float, nullable=False),
-    Column("started_at", Float),
-    Column("finished_at", Float),
-    Column("expires_at", Float),
-    Column("error_code", String(64)),
-    Column("error_message", Text),
-    Column("idempotency_key", String(255)),
-    Column("request_hash", String(64)),
-    UniqueConstraint("owner", "idempotency_key", name="docsum_jobs_idempotency"),
-    Index("docsum_jobs_status", "status", "created_at"),
-    Index("docsum_jobs_owner", "owner", "created_at"),
-)
-
-documents = Table(
-    "docsum_job_documents",
-    metadata,
-    Column("job_id", String(32), ForeignKey("docsum_jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("seq", Integer, primary_key=True),
-    Column("doc_id", String(256), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("state", String(8), nullable=False, default="pending"),
-    Column("claim", String(32)),
-    Column("lease_until", Float),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("failed", Boolean, nullable=False, default=False),
-    Column("result", Text),
-    Index("docsum_job_documents_state", "job_id", "state", "seq"),
-)
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key was used before with a different request."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: str
-    status: str
-    model: str
-    params: dict[str, Any]
-    total: int
-    done: int
-    failed: int
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    expires_at: float | None
-    error_code: str | None
-    error_message: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedDocument:
-    seq: int
-    id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Documents of one job that this replica holds until ``complete`` or the lease lapses."""
-
-    job_id: str
-    token: str
-    model: str
-    params: dict[str, Any]
-    documents: tuple[ClaimedDocument, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    seq: int
-    line: str  # the JSON result line, as ``docsum batch`` writes it
-    failed: bool
 
 
 class JobStore:
     def __init__(self, url: str, *, lease_seconds: float = 30.0, retention_seconds: float = 86400.0) -> None:
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
-        self.engine = _connect(url)
+        self.engine = connect(url)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -211,9 +102,9 @@ class JobStore:
         """The job, or None if it does not exist, belongs to someone else or has expired."""
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
-        if row is None or _expired(row, time.time()):
+        if row is None or expired(row, time.time()):
             return None
-        return _record(row)
+        return job_record(row)
 
     def list(self, owner: str, *, limit: int, offset: int = 0, status: str | None = None) -> list[JobRecord]:
         now = time.time()
@@ -222,7 +113,7 @@ class JobStore:
             query = query.where(jobs.c.status == status)
         query = query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query)]
+            return [job_record(row) for row in conn.execute(query)]
 
     def cancel(self, owner: str, job_id: str) -> JobRecord | None:
         """Stop a queued or running job; finished documents keep their results. A finished job is left as is."""
@@ -405,48 +296,8 @@ class JobStore:
     def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
-        if row is None or _expired(row, time.time()):
+        if row is None or expired(row, time.time()):
             return None
         if row.request_hash != request_hash:
             raise IdempotencyConflict(key)
-        return _record(row)
-
-
-def _connect(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL: readers never wait for the writer. synchronous=FULL: a 202 survives power loss, not only a kill.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _expired(row: Any, now: float) -> bool:
-    return row.expires_at is not None and row.expires_at <= now
-
-
-def _record(row: Any) -> JobRecord:
-    return JobRecord(
-        id=row.id,
-        status=row.status,
-        model=row.model,
-        params=json.loads(row.params),
-        total=row.total,
-        done=row.done,
-        failed=row.failed,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        expires_at=row.expires_at,
-        error_code=row.error_code,
-        error_message=row.error_message,
-    )
+        return job_record(row)

@@ -22,7 +22,8 @@ from models.runner import Document
 from service.batchfile import format_line
 from service.engine import Engine, Priority
 from service.errors import Overloaded, model_error_status
-from service.jobs.store import Claim, JobStore, Outcome
+from service.jobs.records import Claim, Outcome
+from service.jobs.store import JobStore
 from service.schemas import SummaryParams
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from service.jobs.store import Claim, IdempotencyConflict, JobStore, Outcome, documents, metadata
+from service.jobs.records import Claim, IdempotencyConflict, Outcome
+from service.jobs.store import JobStore
+from service.jobs.tables import documents, metadata
 
 # Read at import: the autouse fixture clears DOCSUM_* variables before each test.
 POSTGRES_URL = os.environ.get("DOCSUM_TEST_POSTGRES_URL")

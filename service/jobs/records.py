@@ -1,0 +1,75 @@
+"""What the job store hands out: jobs, claims on their documents, and the results workers give back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    status: str
+    model: str
+    params: dict[str, Any]
+    total: int
+    done: int
+    failed: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    expires_at: float | None
+    error_code: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDocument:
+    seq: int
+    id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Documents of one job that this replica holds until ``complete`` or the lease lapses."""
+
+    job_id: str
+    token: str
+    model: str
+    params: dict[str, Any]
+    documents: tuple[ClaimedDocument, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    seq: int
+    line: str  # the JSON result line, as ``docsum batch`` writes it
+    failed: bool
+
+
+def expired(row: Any, now: float) -> bool:
+    return row.expires_at is not None and row.expires_at <= now
+
+
+def job_record(row: Any) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        status=row.status,
+        model=row.model,
+        params=json.loads(row.params),
+        total=row.total,
+        done=row.done,
+        failed=row.failed,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        expires_at=row.expires_at,
+        error_code=row.error_code,
+        error_message=row.error_message,
+    )
