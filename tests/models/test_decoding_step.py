@@ -1,4 +1,4 @@
-"""The scripted BART and PEGASUS decoding steps: bit-equal logits to transformers' forward on docsum's int8 path."""
+"""The scripted BART, PEGASUS and T5 decoding steps: bit-equal logits to transformers' forward on docsum's int8 path."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def steps_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return taken
 
 
-def _logits(summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, **extra: Any) -> tuple[Any, ...]:
+def _logits(
+    summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, tokens: int = 12, **extra: Any
+) -> tuple[Any, ...]:
     inputs = summarizer.preprocess(documents)
-    kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=12))
+    kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=tokens, min_tokens=tokens))
     with torch.inference_mode():
         out = summarizer.model.generate(
             input_ids=inputs.input_ids,
@@ -47,7 +49,8 @@ def _logits(summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, **e
     return out.sequences, torch.stack(out.logits)
 
 
-@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_pegasus_dir"])  # post-norm and pre-norm layers
+# post-norm and pre-norm layers; relu and gated-GELU T5 blocks, with relative positions and a tied or own head
+@pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_pegasus_dir", "tiny_t5_dir", "tiny_flan_t5_dir"])
 @pytest.mark.parametrize("beams", [1, 3])
 @pytest.mark.parametrize("documents", [PADDED, PADDED[:1]])
 def test_scripted_steps_give_the_same_logits_bit_for_bit(
@@ -64,6 +67,26 @@ def test_scripted_steps_give_the_same_logits_bit_for_bit(
     stepping = model.__dict__.pop("forward")  # transformers' own forward again
     try:
         expected_tokens, expected_logits = _logits(summarizer, documents, beams)
+    finally:
+        model.forward = stepping
+    assert torch.equal(tokens, expected_tokens)
+    assert torch.equal(logits, expected_logits)
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny_t5_dir", "tiny_flan_t5_dir"])
+def test_t5_steps_past_the_exact_position_buckets_give_the_same_logits(
+    checkpoint: str, steps_taken: list[int], request: pytest.FixtureRequest
+) -> None:
+    """Distances of 16 and more fall in T5's logarithmic buckets (at 16, 32: where float rounding decides)."""
+    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), INT8)
+    model = summarizer.model
+    steps_taken.clear()
+    tokens, logits = _logits(summarizer, PADDED[:2], 2, tokens=40)
+    assert logits.shape[0] == 40
+    assert len(steps_taken) == 39
+    stepping = model.__dict__.pop("forward")
+    try:
+        expected_tokens, expected_logits = _logits(summarizer, PADDED[:2], 2, tokens=40)
     finally:
         model.forward = stepping
     assert torch.equal(tokens, expected_tokens)
@@ -106,9 +129,9 @@ def test_decoding_past_the_learned_positions_fails_as_transformers_does(
 
 @pytest.mark.parametrize(
     ("checkpoint", "settings"),
-    [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", INT8)],
+    [("tiny_bart_dir", LoadSettings(dtype="float32")), ("tiny_t5_dir", LoadSettings(dtype="bfloat16"))],
 )
-def test_other_models_keep_transformers_forward(
+def test_other_models_and_dtypes_keep_transformers_forward(
     checkpoint: str, settings: LoadSettings, request: pytest.FixtureRequest
 ) -> None:
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
