@@ -16,6 +16,7 @@ from common import DOCSUM, ROOT, WORK, log, run
 
 DATA = ROOT.parent / "shared" / "data" / "cnndm" / "test.jsonl"
 VOCAB_SIZE = 50264
+T5_VOCAB_SIZE = 32128  # google/flan-t5-base's
 GENERATION = {
     # distilbart-cnn-12-6's generation_config.json
     "num_beams": 4,
@@ -30,25 +31,9 @@ GENERATION = {
 def build_checkpoint(path: Path, documents: list[str]) -> Path:
     """distilbart-cnn-12-6's shape, random weights, a BPE tokenizer trained on the documents."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer, GenerationConfig
+    from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
 
-    trained = Tokenizer(models.BPE())
-    trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE - 1,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    trained.train_from_iterator(documents, trainer)
-    model_json = json.loads(trained.to_str())["model"]
-    vocab: dict[str, int] = dict(model_json["vocab"])
-    while len(vocab) < VOCAB_SIZE - 1:
-        vocab[f"<unused{len(vocab)}>"] = len(vocab)
-    vocab["<mask>"] = len(vocab)
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model_json["merges"]]
-    tokenizer = BartTokenizer(vocab=vocab, merges=merges, model_max_length=1024)
+    tokenizer = _train_bpe(documents, VOCAB_SIZE)
     config = BartConfig(
         vocab_size=VOCAB_SIZE,
         d_model=1024,
@@ -79,6 +64,61 @@ def build_checkpoint(path: Path, documents: list[str]) -> Path:
         forced_eos_token_id=2,
     )
     return _save(model, tokenizer, path)
+
+
+def build_flan_t5_shaped(path: Path, documents: list[str]) -> Path:
+    """google/flan-t5-base's shape, random weights, a BPE tokenizer of its vocabulary size trained on the documents.
+
+    d_model 768, 12 encoder and 12 decoder layers of 12 heads, gated-GELU feed-forward
+    layers of 2048, relative position buckets, an LM head of 32128 rows of its own. The
+    tokenizer's special ids stand in for T5's (pad starts decoding): only speed is measured.
+    """
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    tokenizer = _train_bpe(documents, T5_VOCAB_SIZE)
+    special = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+    special["decoder_start_token_id"] = tokenizer.pad_token_id
+    config = T5Config(
+        vocab_size=T5_VOCAB_SIZE,
+        d_model=768,
+        d_kv=64,
+        d_ff=2048,
+        num_layers=12,
+        num_decoder_layers=12,
+        num_heads=12,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        n_positions=512,
+        **special,
+    )
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(**special)
+    return _save(model, tokenizer, path)
+
+
+def _train_bpe(documents: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE of ``vocab_size`` ids (BART's special tokens, ``<mask>`` last) trained on the documents."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BartTokenizer
+
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    trained.train_from_iterator(documents, trainer)
+    model_json = json.loads(trained.to_str())["model"]
+    vocab: dict[str, int] = dict(model_json["vocab"])
+    while len(vocab) < vocab_size - 1:
+        vocab[f"<unused{len(vocab)}>"] = len(vocab)
+    vocab["<mask>"] = len(vocab)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model_json["merges"]]
+    return BartTokenizer(vocab=vocab, merges=merges, model_max_length=1024)
 
 
 def prepare(

@@ -4,11 +4,13 @@
     .venv/bin/python bench/scripted_steps.py --arch pegasus --beams 4 --rounds 6
 
 For each checkpoint shape (random weights, built once under .bench/): distilbart-cnn-12-6
-(BART, post-norm, 6 decoder layers) and google/pegasus-cnn_dailymail (PEGASUS, pre-norm,
-16 decoder layers, a 96103-row LM head). Loaded as docsum loads them (int8 on a CPU
-with VNNI); every round summarizes the next --docs CNN/DailyMail articles (cut to 500
-tokens, 60 output tokens forced) once with each way, alternating which goes first.
-Prints seconds per call and whether both ways wrote the same summaries.
+(BART, post-norm, 6 decoder layers), google/pegasus-cnn_dailymail (PEGASUS, pre-norm,
+16 decoder layers, a 96103-row LM head) and google/flan-t5-base (T5, 12 decoder blocks
+of RMS norms, relative positions and gated-GELU layers). Loaded as docsum loads them
+(int8 on a CPU with VNNI); every round summarizes the next --docs CNN/DailyMail
+articles (cut to 500 tokens, 480 of T5's own, within its 512-token window; 60 output
+tokens forced) once with each way, alternating which goes first. Prints seconds per
+call and whether both ways wrote the same summaries.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checkpoint import build_pegasus_shaped, prepare
+from checkpoint import DATA, build_flan_t5_shaped, build_pegasus_shaped, prepare
 from common import WORK, load_average, log
 
 import service  # noqa: F401  its process settings (OpenMP wait policy) must precede torch, which the others import lazily
@@ -40,7 +43,7 @@ class Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="bart,pegasus", help="shapes to measure, comma-separated")
+    parser.add_argument("--arch", default="bart,pegasus,flan-t5", help="shapes to measure, comma-separated")
     parser.add_argument("--beams", type=int, default=1)
     parser.add_argument("--docs", type=int, default=8, help="documents per call")
     parser.add_argument("--rounds", type=int, default=4, help="calls with each way")
@@ -50,9 +53,14 @@ def main() -> None:
     if not (pegasus / "config.json").exists():
         log(f"building the checkpoint in {pegasus} ...")
         build_pegasus_shaped(pegasus, bart)
+    flan_t5 = WORK / "flan-t5-shape"
+    if "flan-t5" in args.arch and not (flan_t5 / "config.json").exists():
+        log(f"building the checkpoint in {flan_t5} ...")
+        build_flan_t5_shaped(flan_t5, [json.loads(line)["document"] for line in DATA.open(encoding="utf-8")])
     texts = [json.loads(line)["text"] for line in docs.open()]
     log(f"load average at start: {load_average()}")
-    rows = [measure(name, {"bart": bart, "pegasus": pegasus}[name], texts, args) for name in args.arch.split(",")]
+    checkpoints = {"bart": bart, "pegasus": pegasus, "flan-t5": flan_t5}
+    rows = [measure(name, checkpoints[name], texts, args) for name in args.arch.split(",")]
     log(f"load average at end: {load_average()}")
     header = f"{'scripted s/call':>26} {'transformers s/call':>26} {'speed-up':>8}"
     print(f"\n{'shape':9} {'beams':>5} {'docs':>4} {header}  same")
@@ -75,6 +83,7 @@ def measure(name: str, checkpoint: Path, texts: list[str], args: argparse.Namesp
     if "forward" not in vars(model):
         raise SystemExit(f"{name}: decoding steps are not scripted here (int8 on a CPU with VNNI only)")
     scripted_forward = model.forward
+    texts = [_cut(summarizer.tokenizer, text, min(500, summarizer.max_input_tokens - 32)) for text in texts]
     options = SummaryOptions(max_tokens=60, min_tokens=60, num_beams=args.beams)
     seconds: dict[bool, list[float]] = {True: [], False: []}
     summaries: dict[bool, list[str]] = {True: [], False: []}
@@ -92,6 +101,11 @@ def measure(name: str, checkpoint: Path, texts: list[str], args: argparse.Namesp
         log(f"{name} round {round_number + 1}: {took}")
     model.forward = scripted_forward
     return Result(name, seconds[True], seconds[False], summaries[True] == summaries[False])
+
+
+def _cut(tokenizer: Any, text: str, tokens: int) -> str:
+    """At most ``tokens`` of this model's own tokens: a longer document would be summarized in chunks."""
+    return str(tokenizer.decode(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][:tokens]))
 
 
 def _seconds(values: list[float]) -> str:
