@@ -22,7 +22,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 ACTIVE = ("queued", "running")
-FINISHED = ("succeeded", "failed", "cancelled")
 
 metadata = MetaData()
 
