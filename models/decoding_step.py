@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -52,8 +53,8 @@ class _ScriptedStep:
         from transformers import PegasusForConditionalGeneration, T5ForConditionalGeneration
 
         decoder = model.get_decoder()
-        self.t5 = type(model) is T5ForConditionalGeneration
-        if self.t5:
+        self.position_bias: Callable[..., torch.Tensor] | None = None
+        if type(model) is T5ForConditionalGeneration:
             self.ends = _script(scripted_layers.T5Ends(model))
             self.layers = [_script(scripted_layers.T5DecoderLayer(block)) for block in decoder.block]
             self.position_bias = decoder.block[0].layer[0].SelfAttention.compute_bias
@@ -69,10 +70,9 @@ class _ScriptedStep:
     def bias(self, position: int, device: torch.device) -> torch.Tensor | None:
         """T5's relative position bias for the new token, worked out by transformers' own code (the first
         block's, which every block adds); None for BART and PEGASUS, whose positions are in the embedding."""
-        if not self.t5:
+        if self.position_bias is None:
             return None
-        bias: torch.Tensor = self.position_bias(1, position + 1, device=device, past_seen_tokens=position)
-        return bias
+        return self.position_bias(1, position + 1, device=device, past_seen_tokens=position)
 
 
 def _script(module: torch.nn.Module) -> Any:
