@@ -52,6 +52,28 @@ def share_encoder_outputs_across_beams(model: Any) -> None:
     model._expand_inputs_for_generation = expand
 
 
+class FusedTanhGelu(torch.nn.Module):  # type: ignore[misc]
+    """``gelu_new`` (T5 v1.1's and flan-T5's gated-GELU) as torch's one fused kernel for its tanh approximation.
+
+    transformers' ``NewGELUActivation`` spells the same formula as eight elementwise ops;
+    one kernel gives it up to float rounding (2.4e-7 at most on 2M normal values) in a
+    third of the time: 3.3 against 11-12 ms for 960 x 2048 fp32 values, 1 thread.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(x, approximate="tanh")
+
+
+def fuse_tanh_gelu(model: Any) -> int:
+    """Every ``NewGELUActivation`` of the model becomes :class:`FusedTanhGelu`; how many did."""
+    from transformers.activations import NewGELUActivation
+
+    owners = [module for module in model.modules() if isinstance(getattr(module, "act", None), NewGELUActivation)]
+    for owner in owners:
+        owner.act = FusedTanhGelu()
+    return len(owners)
+
+
 def stop_sharing_encoder_outputs(model: Any) -> None:
     model.__dict__.pop("_expand_inputs_for_generation", None)
 

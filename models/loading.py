@@ -225,8 +225,8 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
 
     Its attention (a document's beams share one copy of the encoder output; decoding
     steps as matmuls; with ``bf16_caches``, for int8 models whose activations are fp32,
-    bf16 caches and encoder attention), the encoder in slices, and CPU batches cut in
-    single-threaded parts. Only for models on transformers' SDPA, and never for plain
+    bf16 caches and encoder attention), ``gelu_new`` as one fused kernel, the encoder in
+    slices, and CPU batches cut in single-threaded parts. Only for models on transformers' SDPA, and never for plain
     fp32, whose outputs stay exactly transformers'.
     """
     from models.attention import attend_in_bf16, register
@@ -234,6 +234,7 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
     from models.generation import (
         GENERATES_IN_PARTS,
         encode_in_slices,
+        fuse_tanh_gelu,
         share_encoder_outputs_across_beams,
         stop_sharing_encoder_outputs,
     )
@@ -245,6 +246,7 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
     except (ValueError, AttributeError, ImportError) as exc:
         logger.info("keeping transformers' SDPA attention: %s", exc)
         return
+    fuse_tanh_gelu(model)
     if bf16_caches:
         attend_in_bf16(model)
         script_decoding_steps(model)
