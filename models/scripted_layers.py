@@ -209,16 +209,16 @@ class T5Ends(torch.nn.Module):  # type: ignore[misc]
         decoder = model.get_decoder()
         self.embeddings = decoder.embed_tokens.weight
         self.final_norm = decoder.final_layer_norm
+        # A head tied to the embedding reads the decoder's output scaled down (t5; flan-T5 has its own head).
         self.output_scale = float(model.model_dim**-0.5) if model.config.scale_decoder_outputs else 1.0
-        self.scaled = bool(model.config.scale_decoder_outputs)
         self.head = Int8Linear(model.lm_head)
 
     @torch.jit.export
-    def embed(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
+    def embed(self, tokens: torch.Tensor, position: int) -> torch.Tensor:  # BartEnds.embed's signature
         return torch.nn.functional.embedding(tokens, self.embeddings)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         hidden = self.final_norm(hidden)
-        if self.scaled:
+        if self.output_scale != 1.0:
             hidden = hidden * self.output_scale
         return self.head(hidden)
