@@ -143,9 +143,13 @@ def prepare(
     path = WORK / f"docs-{docs}x{tokens}.jsonl"
     with path.open("w", encoding="utf-8") as out:
         for i, text in enumerate(texts[:docs]):
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"][:tokens]
-            out.write(json.dumps({"id": records[i].get("id", str(i)), "text": tokenizer.decode(ids)}) + "\n")
+            out.write(json.dumps({"id": records[i].get("id", str(i)), "text": cut(tokenizer, text, tokens)}) + "\n")
     return checkpoint, converted, path
+
+
+def cut(tokenizer: Any, text: str, tokens: int) -> str:
+    """The text's first ``tokens`` tokens of this tokenizer, as text."""
+    return str(tokenizer.decode(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][:tokens]))
 
 
 def build_pegasus_shaped(path: Path, tokenizer_from: Path) -> Path:

@@ -22,12 +22,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checkpoint import DATA, build_flan_t5_shaped, build_pegasus_shaped, prepare
+from checkpoint import DATA, build_flan_t5_shaped, build_pegasus_shaped, cut, prepare
 from common import WORK, load_average, log
 
 import service  # noqa: F401  its process settings (OpenMP wait policy) must precede torch, which the others import lazily
@@ -83,7 +82,8 @@ def measure(name: str, checkpoint: Path, texts: list[str], args: argparse.Namesp
     if "forward" not in vars(model):
         raise SystemExit(f"{name}: decoding steps are not scripted here (int8 on a CPU with VNNI only)")
     scripted_forward = model.forward
-    texts = [_cut(summarizer.tokenizer, text, min(500, summarizer.max_input_tokens - 32)) for text in texts]
+    # Within the model's own window (T5's is 512 of its tokens): a longer document would be summarized in chunks.
+    texts = [cut(summarizer.tokenizer, text, min(500, summarizer.max_input_tokens - 32)) for text in texts]
     options = SummaryOptions(max_tokens=60, min_tokens=60, num_beams=args.beams)
     seconds: dict[bool, list[float]] = {True: [], False: []}
     summaries: dict[bool, list[str]] = {True: [], False: []}
@@ -101,11 +101,6 @@ def measure(name: str, checkpoint: Path, texts: list[str], args: argparse.Namesp
         log(f"{name} round {round_number + 1}: {took}")
     model.forward = scripted_forward
     return Result(name, seconds[True], seconds[False], summaries[True] == summaries[False])
-
-
-def _cut(tokenizer: Any, text: str, tokens: int) -> str:
-    """At most ``tokens`` of this model's own tokens: a longer document would be summarized in chunks."""
-    return str(tokenizer.decode(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][:tokens]))
 
 
 def _seconds(values: list[float]) -> str:

@@ -49,6 +49,16 @@ def _logits(
     return out.sequences, torch.stack(out.logits)
 
 
+def _logits_both_ways(summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, tokens: int = 12) -> Any:
+    """Tokens and logits with the scripted steps, then with transformers' own forward."""
+    scripted = _logits(summarizer, documents, beams, tokens)
+    stepping = summarizer.model.__dict__.pop("forward")
+    try:
+        return scripted, _logits(summarizer, documents, beams, tokens)
+    finally:
+        summarizer.model.forward = stepping
+
+
 # post-norm and pre-norm layers; relu and gated-GELU T5 blocks, with relative positions and a tied or own head
 @pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_pegasus_dir", "tiny_t5_dir", "tiny_flan_t5_dir"])
 @pytest.mark.parametrize("beams", [1, 3])
@@ -61,14 +71,9 @@ def test_scripted_steps_give_the_same_logits_bit_for_bit(
     assert hasattr(model, decoding_step._SCRIPTED)
     assert steps_taken  # the warm-up at load already took it
     steps_taken.clear()
-    tokens, logits = _logits(summarizer, documents, beams)
+    (tokens, logits), (expected_tokens, expected_logits) = _logits_both_ways(summarizer, documents, beams)
     assert len(steps_taken) == logits.shape[0] - 1  # every step but the first, which fills the caches
     assert set(steps_taken) == {len(documents) * beams}
-    stepping = model.__dict__.pop("forward")  # transformers' own forward again
-    try:
-        expected_tokens, expected_logits = _logits(summarizer, documents, beams)
-    finally:
-        model.forward = stepping
     assert torch.equal(tokens, expected_tokens)
     assert torch.equal(logits, expected_logits)
 
@@ -79,16 +84,10 @@ def test_t5_steps_past_the_exact_position_buckets_give_the_same_logits(
 ) -> None:
     """Distances of 16 and more fall in T5's logarithmic buckets (at 16, 32: where float rounding decides)."""
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), INT8)
-    model = summarizer.model
     steps_taken.clear()
-    tokens, logits = _logits(summarizer, PADDED[:2], 2, tokens=40)
+    (tokens, logits), (expected_tokens, expected_logits) = _logits_both_ways(summarizer, PADDED[:2], 2, tokens=40)
     assert logits.shape[0] == 40
     assert len(steps_taken) == 39
-    stepping = model.__dict__.pop("forward")
-    try:
-        expected_tokens, expected_logits = _logits(summarizer, PADDED[:2], 2, tokens=40)
-    finally:
-        model.forward = stepping
     assert torch.equal(tokens, expected_tokens)
     assert torch.equal(logits, expected_logits)
 
