@@ -1,30 +1,47 @@
-# docsum: everything a fresh machine needs is installed from here.
+# docsum: everything a fresh machine needs is installed from here, at the versions the lock files pin.
+#   make serve   what serving needs (requirements/serve.txt), then docsum serve
+#   make test    everything (requirements/dev.txt), then the whole suite; PostgreSQL too where it can start
+#   make lock    refresh both lock files to the newest releases pyproject.toml allows, then lint and test on them
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TORCH_VERSION ?= 2.13.0
-HOST ?= 127.0.0.1
-PORT ?= 8000
-STAMP := $(VENV)/.installed
+# DOCSUM_HOST / DOCSUM_PORT as the service reads them; HOST= and PORT= on the make line win.
+HOST ?= $(or $(DOCSUM_HOST),127.0.0.1)
+PORT ?= $(or $(DOCSUM_PORT),8000)
+PIP_VERSION := 26.3
+PIP_TOOLS_VERSION := 7.7.0
+LOCK_FLAGS := --quiet --strip-extras --allow-unsafe --generate-hashes --no-emit-index-url --no-emit-find-links
 
-.PHONY: install serve test lint bench clean
+.PHONY: install install-serve serve test lint lock bench clean
 
-install: $(STAMP)
+install: $(VENV)/.installed-dev
+install-serve: $(VENV)/.installed-serve
 
-# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 
-serve: install
+# Hashes required: what installs is byte for byte what was locked. docsum itself goes in without
+# dependencies, so nothing outside the lock can slip in through pyproject.toml's ranges.
+$(VENV)/.installed-serve: requirements/serve.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/serve.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements/dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@ $(VENV)/.installed-serve
+
+serve: install-serve
 	@echo "docsum is starting on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
+	@echo "the docsum command is $(BIN)/docsum (or: . $(BIN)/activate)"
 	$(BIN)/docsum serve --host $(HOST) --port $(PORT)
 
+# .ci/with-postgres starts a throwaway PostgreSQL for the job-store tests where one can start
+# (and DOCSUM_TEST_POSTGRES_URL is not already set), and says so loudly where it cannot.
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 .ci/with-postgres $(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check models service tests bench
@@ -32,5 +49,15 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/mypy bench/*.py
 
+# How upgrades happen: new pins for everything, then the whole suite on them. Commit the lock files with the fixes.
+lock:
+	test -x .lock-venv/bin/pip-compile || ($(PYTHON) -m venv .lock-venv && \
+		.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) pip-tools==$(PIP_TOOLS_VERSION))
+	.lock-venv/bin/pip-compile $(LOCK_FLAGS) --upgrade --extra dev \
+		-o requirements/dev.txt pyproject.toml requirements/cpu.in
+	.lock-venv/bin/pip-compile $(LOCK_FLAGS) --upgrade --extra postgres \
+		-o requirements/serve.txt pyproject.toml requirements/serve.in
+	$(MAKE) lint test
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .lock-venv .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -36,9 +36,12 @@ from models import attention, scripted_layers
 logger = logging.getLogger(__name__)
 
 _SCRIPTED = "_docsum_scripted_step"
+# The decoder cache's keyword: ``cache`` since transformers 5.25 (which still takes the old one, deprecated),
+# ``past_key_values`` before; the step answers under the name its caller used.
+_CACHE_KWARGS = ("cache", "past_key_values")
 # Arguments of a decoding step this path takes into account or that change nothing in it.
 _STEP_KWARGS = frozenset(
-    {"decoder_input_ids", "past_key_values", "encoder_outputs", "attention_mask", "use_cache", "cache_position"}
+    {"decoder_input_ids", *_CACHE_KWARGS, "encoder_outputs", "attention_mask", "use_cache", "cache_position"}
 )
 _QUIET_KWARGS = frozenset({"return_dict", "output_attentions", "output_hidden_states"})
 _T5_ACTIVATIONS = ("relu", "gelu_new")  # t5's and flan-T5's
@@ -112,7 +115,7 @@ def script_decoding_steps(model: Any) -> bool:
         step = None if args else _step_inputs(scripted, kwargs)
         if step is None:
             return forward(*args, **kwargs)
-        return _run_step(scripted, kwargs["past_key_values"], step)
+        return _run_step(scripted, step)
 
     model.forward = stepping
     return True
@@ -127,7 +130,10 @@ def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, 
     if kwargs.get("output_attentions") or kwargs.get("output_hidden_states") or kwargs.get("return_dict") is False:
         return None
     tokens: Any = kwargs.get("decoder_input_ids")
-    cache: Any = kwargs.get("past_key_values")
+    named = [name for name in _CACHE_KWARGS if kwargs.get(name) is not None]
+    if len(named) != 1:
+        return None
+    cache: Any = kwargs[named[0]]
     if tokens is None or tokens.dim() != 2 or tokens.shape[1] != 1 or type(cache) is not EncoderDecoderCache:
         return None
     own, cross = cache.self_attention_cache.layers, cache.cross_attention_cache.layers
@@ -154,7 +160,7 @@ def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, 
     mask = kwargs.get("attention_mask")
     if mask is not None and (mask.dim() != 2 or tuple(mask.shape) != (documents, keys)):
         return None
-    return tokens, position, None if mask is None else _cross_bias(mask, scripted.cache_dtype)
+    return tokens, position, None if mask is None else _cross_bias(mask, scripted.cache_dtype), named[0], cache
 
 
 def _cross_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
@@ -172,13 +178,22 @@ def _cross_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tenso
     return made[dtype]
 
 
-def _run_step(scripted: _ScriptedStep, cache: Any, step: tuple[Any, ...]) -> Any:
+def _run_step(scripted: _ScriptedStep, step: tuple[Any, ...]) -> Any:
     from transformers.modeling_outputs import Seq2SeqLMOutput
 
-    tokens, position, cross_mask = step
+    tokens, position, cross_mask, cache_name, cache = step
     hidden = scripted.ends.embed(tokens, position)
     bias = scripted.bias(position, tokens.device)
     layers = zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers, scripted.layers, strict=True)
     for own, cross, layer in layers:
         hidden, own.keys, own.values = layer(hidden, own.keys, own.values, cross.keys, cross.values, cross_mask, bias)
-    return Seq2SeqLMOutput(logits=scripted.ends(hidden), past_key_values=cache)
+    # The output field has the name the input had: generate reads the cache back from it.
+    return Seq2SeqLMOutput(logits=scripted.ends(hidden), **{_output_cache_field(cache_name): cache})
+
+
+@functools.cache
+def _output_cache_field(input_name: str) -> str:
+    from transformers.modeling_outputs import Seq2SeqLMOutput
+
+    fields = Seq2SeqLMOutput.__dataclass_fields__
+    return input_name if input_name in fields else next(name for name in _CACHE_KWARGS if name in fields)

@@ -93,7 +93,7 @@ def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS) -> None
         if plain or kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
             return forward(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         rows, length = input_ids.shape
-        step = max(1, max_tokens // length)
+        step = max(1, max_tokens // max(1, length))
         if rows <= step:
             return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = None

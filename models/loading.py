@@ -196,6 +196,7 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
         model = AutoModelForSeq2SeqLM.from_pretrained(location, use_safetensors=True, dtype=dtype, **common)
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise _explain_load_failure(source, exc) from exc
+    complete_special_tokens(model, tokenizer, source)
     model.to(device)
     model.eval()
     int8 = use_int8(settings.dtype, device)
@@ -218,6 +219,38 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
     warm_up(model, device)
     logger.info("loaded %s on %s as %s", source, device, "int8 (dynamic)" if int8 else dtype)
     return model, tokenizer, device
+
+
+def complete_special_tokens(model: Any, tokenizer: Any, source: str) -> None:
+    """Fill in the token ids ``generate`` needs from wherever the checkpoint keeps them.
+
+    transformers 5 reads special tokens from ``generation_config`` only; a checkpoint saved
+    from a bare model may keep ``decoder_start_token_id`` in its model config alone, and a
+    tokenizer may have no pad token (padding is masked out, so the end-of-sequence token
+    serves). Raises ``ModelUnavailable`` where no decoder start token can be found at all.
+    """
+    generation, config = model.generation_config, model.config
+    for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
+        if getattr(generation, name, None) is None:
+            value = getattr(config, name, None)
+            if value is None and name != "decoder_start_token_id":
+                value = getattr(tokenizer, name, None)
+            setattr(generation, name, value)
+    if tokenizer.pad_token is None:
+        fallback = generation.pad_token_id if generation.pad_token_id is not None else tokenizer.eos_token_id
+        if fallback is None:
+            fallback = tokenizer.unk_token_id
+        if fallback is not None:
+            tokenizer.pad_token = tokenizer.convert_ids_to_tokens(int(fallback))
+    if generation.pad_token_id is None:
+        generation.pad_token_id = tokenizer.pad_token_id
+    if generation.num_beams is None:
+        generation.num_beams = 1
+    encoder_decoder = getattr(config, "is_encoder_decoder", False)
+    if encoder_decoder and generation.decoder_start_token_id is None and generation.bos_token_id is None:
+        raise ModelUnavailable(f"{source} names no decoder_start_token_id or bos_token_id: it cannot start decoding")
+    if tokenizer.pad_token is None:
+        raise ModelUnavailable(f"{source}'s tokenizer has no pad, end-of-sequence or unknown token to pad with")
 
 
 def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
@@ -291,8 +324,9 @@ def warm_up(model: object, device: torch.device, beams: int = 1) -> None:
     """A tiny generate call, so the first request does not pay for kernel selection and allocation."""
     import torch
 
-    config = model.config  # type: ignore[attr-defined]
-    start = config.decoder_start_token_id if config.decoder_start_token_id is not None else 0
+    generation = model.generation_config  # type: ignore[attr-defined]
+    start = next((i for i in (generation.decoder_start_token_id, generation.bos_token_id) if i is not None), 0)
+    start = start[0] if isinstance(start, list) else start
     ids = torch.full((2, 8), start, dtype=torch.long, device=device)
     mask = torch.ones_like(ids)
     mask[1, 6:] = 0  # padding, so masks are made and used

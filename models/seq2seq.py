@@ -80,7 +80,8 @@ class Seq2SeqSummarizer:
         self.max_output_tokens = _output_window(model.config)
         default_length = self.task_defaults.get("max_length") or model.generation_config.max_length
         # max_length counts the decoder start token; checkpoints without one get a news-summary length.
-        self.default_max_new_tokens: int = default_length - 1 if default_length else 128
+        default_new = default_length - 1 if default_length else 128
+        self.default_max_new_tokens: int = _clamp(default_new, self.max_output_tokens)
 
     @classmethod
     def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
@@ -90,6 +91,11 @@ class Seq2SeqSummarizer:
     @property
     def max_input_tokens(self) -> int:
         return self._max_input_tokens
+
+    @property
+    def default_num_beams(self) -> int:
+        """The checkpoint's beam width; 1 where its generation_config does not say."""
+        return int(self.model.generation_config.num_beams or 1)
 
     def check_options(self, options: SummaryOptions) -> None:
         for name in ("sentences", "query"):
@@ -130,21 +136,48 @@ class Seq2SeqSummarizer:
     def summarize_fitting(
         self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
     ) -> list[Summary]:
-        """One pass, inputs cut at the head to fit. The caller holds the lock."""
-        inputs = self.preprocess(texts)
-        generated = self.forward(inputs, self.generation_kwargs(options), self._streamer(on_event, len(texts)))
-        return self.postprocess(generated, inputs, options)
+        """One pass, inputs cut at the head to fit. The caller holds the lock.
+
+        A text with nothing but white space (a reduce step over partial summaries that all came
+        out empty) gets an empty summary without a model call: some tokenizers make no tokens of
+        it at all, and no model takes an input of zero tokens.
+        """
+        blank = [i for i, text in enumerate(texts) if not text.strip()]
+        if not blank:
+            inputs = self.preprocess(texts)
+            generated = self.forward(inputs, self.generation_kwargs(options), self._streamer(on_event, len(texts)))
+            return self.postprocess(generated, inputs, options)
+        written = [i for i in range(len(texts)) if i not in set(blank)]
+        results: dict[int, Summary] = {}
+        if written:
+            subset = [texts[i] for i in written]
+            results.update(
+                zip(written, self.summarize_fitting(subset, options, reindexed(on_event, written)), strict=True)
+            )
+        counts = self.count_input_tokens([texts[i] for i in blank])
+        results.update(
+            (i, Summary(summary="", input_tokens=n, output_tokens=0)) for i, n in zip(blank, counts, strict=True)
+        )
+        return [results[i] for i in range(len(texts))]
 
     def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
         """Each text's length as the model would take it: prefix and special tokens included."""
+        if not texts:
+            return []
         prefixed = [self.prefix + text for text in texts]
         return [len(ids) for ids in self.tokenizer(prefixed, verbose=False)["input_ids"]]
 
     def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
-        """Plain summaries of texts that fit the window, for the map and reduce steps."""
-        inputs = self.preprocess(texts)
-        generated = self.forward(inputs, self.generation_kwargs(options))
-        return [" ".join(t.split()) for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
+        """Plain summaries of texts that fit the window, for the map and reduce steps; "" for a blank text."""
+        written = [i for i, text in enumerate(texts) if text.strip()]
+        results = [""] * len(texts)
+        if written:
+            inputs = self.preprocess([texts[i] for i in written])
+            generated = self.forward(inputs, self.generation_kwargs(options))
+            decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+            for i, text in zip(written, decoded, strict=True):
+                results[i] = " ".join(text.split())
+        return results
 
     def preprocess(self, texts: Sequence[str]) -> ModelInputs:
         """Tokenize with the prefix; cut inputs longer than the window at the head."""
@@ -165,7 +198,7 @@ class Seq2SeqSummarizer:
     def forward(
         self, inputs: ModelInputs, generation_kwargs: dict[str, Any], streamer: BaseStreamer | None = None
     ) -> torch.Tensor:
-        if streamer is not None and generation_kwargs.get("num_beams", self.model.generation_config.num_beams) > 1:
+        if streamer is not None and generation_kwargs.get("num_beams", self.default_num_beams) > 1:
             streamer = None  # transformers streams greedy and sampled search only
         input_ids = inputs.input_ids.to(self.device)
         attention_mask = inputs.attention_mask.to(self.device)
@@ -210,11 +243,13 @@ class Seq2SeqSummarizer:
                 min_tokens = max_tokens  # a checkpoint minimum above the new maximum would override it
         if min_tokens is not None:
             kwargs["min_length"] = (min_tokens if max_tokens is None else min(min_tokens, max_tokens)) + 1
+        elif "max_length" not in kwargs and self.model.generation_config.max_length is None:
+            kwargs["max_length"] = self.default_max_new_tokens + 1  # else transformers' 20, with a warning
         for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
             value = getattr(options, name)
             if value is not None:
                 kwargs[name] = value
-        if kwargs.get("num_beams", self.model.generation_config.num_beams) == 1:
+        if kwargs.get("num_beams", self.default_num_beams) == 1:
             _drop_beam_only_settings(kwargs, self.model.generation_config)
         return kwargs
 

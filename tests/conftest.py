@@ -71,3 +71,14 @@ NEWS_ARTICLE = (
     "The council also approved a new budget for road repairs. "
     "Residents can send comments on the plan until the end of the year."
 )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly whether the PostgreSQL job-store tests ran: skipped, they hide in the skip count."""
+    if os.environ.get("DOCSUM_TEST_POSTGRES_URL"):
+        terminalreporter.write_line("PostgreSQL job-store tests: ran (DOCSUM_TEST_POSTGRES_URL is set)")
+    else:
+        terminalreporter.write_sep(
+            "!", "PostgreSQL job-store tests SKIPPED: DOCSUM_TEST_POSTGRES_URL is not set "
+            "(make test starts a PostgreSQL where one is installed; see README, Development)", yellow=True
+        )

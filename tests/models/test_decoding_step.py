@@ -24,9 +24,9 @@ def steps_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     taken: list[int] = []
     run = decoding_step._run_step
 
-    def counting(scripted: Any, cache: Any, step: tuple[Any, ...]) -> Any:
+    def counting(scripted: Any, step: tuple[Any, ...]) -> Any:
         taken.append(step[0].shape[0])
-        return run(scripted, cache, step)
+        return run(scripted, step)
 
     monkeypatch.setattr(decoding_step, "_run_step", counting)
     return taken
