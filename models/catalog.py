@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from models.acceleration import NOT_APPLICABLE, Acceleration
 from models.errors import ModelError, ModelUnavailable, UnknownModel
 from models.loading import LoadSettings, check_local_checkpoint, is_local_source
 from models.types import ModelKind, Summarizer
@@ -93,6 +94,9 @@ class ModelStatus:
     state: State
     reason: str | None
     max_input_tokens: int | None
+    # Loaded models only: whether every speed path meant for the model runs, and if not, why.
+    accelerated: bool | None = None
+    acceleration: str | None = None
 
     @property
     def available(self) -> bool:
@@ -167,6 +171,9 @@ class ModelRegistry:
         spec = self.spec(name)
         loaded = self._loaded.get(name)
         state: State = "loaded" if loaded else "unavailable" if name in self._failures else "not_loaded"
+        acceleration: Acceleration | None = getattr(loaded, "acceleration", None) if loaded else None
+        if loaded and acceleration is None:
+            acceleration = NOT_APPLICABLE
         return ModelStatus(
             name=name,
             kind=spec.kind,
@@ -174,6 +181,8 @@ class ModelRegistry:
             state=state,
             reason=self._failures.get(name),
             max_input_tokens=loaded.max_input_tokens if loaded else None,
+            accelerated=acceleration.accelerated if acceleration else None,
+            acceleration=acceleration.reason if acceleration else None,
         )
 
 

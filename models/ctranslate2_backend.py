@@ -21,8 +21,9 @@ from typing import Any
 
 import torch
 
+from models.acceleration import Acceleration
 from models.errors import ModelUnavailable
-from models.loading import LoadSettings, resolve_device
+from models.loading import LoadSettings, complete_special_tokens, resolve_device
 from models.seq2seq import ModelInputs, Seq2SeqSummarizer
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,9 @@ class CTranslate2Summarizer(Seq2SeqSummarizer):
             )
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"cannot load {source}: {str(exc).strip().splitlines()[0]}") from exc
+        complete_special_tokens(_ConfigOnly(config, generation_config), tokenizer, source)
         summarizer = cls(name, translator, tokenizer, config, generation_config)
+        summarizer.acceleration = Acceleration(engaged=("ctranslate2",))
         summarizer.summarize(["warm up"], _warm_up_options())
         logger.info("loaded %s with CTranslate2 on %s (%s)", source, device, compute_type)
         return summarizer

@@ -56,6 +56,8 @@ class _ScriptedStep:
         from transformers import PegasusForConditionalGeneration, T5ForConditionalGeneration
 
         decoder = model.get_decoder()
+        self.taken = 0  # steps run scripted: the load-time check that this path engages reads it
+        self.declined: list[str] = []  # the arguments of the last call it left to transformers
         self.position_bias: Callable[..., torch.Tensor] | None = None
         if type(model) is T5ForConditionalGeneration:
             self.ends = _script(scripted_layers.T5Ends(model))
@@ -84,29 +86,31 @@ def _script(module: torch.nn.Module) -> Any:
         return torch.jit.script(module.eval())
 
 
-def script_decoding_steps(model: Any) -> bool:
-    """Decoding steps of an int8 BART, PEGASUS or T5 model run scripted; whether they now do.
+def script_decoding_steps(model: Any) -> str | None:
+    """Decoding steps of an int8 BART, PEGASUS or T5 model run scripted; None if they now do, else why not.
 
     For ``BartForConditionalGeneration`` and ``PegasusForConditionalGeneration`` with bf16
     caches, and ``T5ForConditionalGeneration`` (t5's relu or flan-T5's gated-GELU) with
     fp32 ones, on CPU with docsum's attention (``models.loading.use_shared_kv_attention``);
-    other architectures keep transformers' forward.
+    other architectures keep transformers' forward. Whether steps then really run scripted
+    is for the caller to check on a generate call (:func:`scripted_steps_taken`).
     """
     from transformers import BartForConditionalGeneration, PegasusForConditionalGeneration, T5ForConditionalGeneration
 
     config = model.config
     if type(model) is T5ForConditionalGeneration:
-        eligible = config.dense_act_fn in _T5_ACTIVATIONS
-    else:
-        eligible = type(model) in (BartForConditionalGeneration, PegasusForConditionalGeneration)
-        eligible = eligible and config.activation_function in ("gelu", "relu")
-    if not eligible or next(model.parameters()).device.type != "cpu":
-        return False
+        if config.dense_act_fn not in _T5_ACTIVATIONS:
+            return f"T5 with the {config.dense_act_fn} activation has no scripted layers"
+    elif type(model) not in (BartForConditionalGeneration, PegasusForConditionalGeneration):
+        return f"{type(model).__name__} has no scripted layers"
+    elif config.activation_function not in ("gelu", "relu"):
+        return f"the {config.activation_function} activation has no scripted layers"
+    if next(model.parameters()).device.type != "cpu":
+        return "scripted steps run on CPU only"
     try:
         scripted = _ScriptedStep(model)
     except (TypeError, RuntimeError, AttributeError) as exc:
-        logger.info("decoding steps stay in transformers' forward: %s", exc)
-        return False
+        return f"scripting failed: {exc}"
     setattr(model, _SCRIPTED, scripted)
     forward = model.forward
 
@@ -114,11 +118,25 @@ def script_decoding_steps(model: Any) -> bool:
     def stepping(*args: Any, **kwargs: Any) -> Any:
         step = None if args else _step_inputs(scripted, kwargs)
         if step is None:
+            scripted.declined = sorted(name for name, value in kwargs.items() if value is not None)
             return forward(*args, **kwargs)
+        scripted.taken += 1
         return _run_step(scripted, step)
 
     model.forward = stepping
-    return True
+    return None
+
+
+def scripted_steps_taken(model: Any) -> tuple[int, list[str]]:
+    """How many decoding steps ran scripted so far, and the arguments of the last step that did not."""
+    scripted: _ScriptedStep | None = getattr(model, _SCRIPTED, None)
+    return (0, []) if scripted is None else (scripted.taken, scripted.declined)
+
+
+def unscript_decoding_steps(model: Any) -> None:
+    """Back to transformers' forward for every step (the scripted path did not engage)."""
+    model.__dict__.pop("forward", None)
+    model.__dict__.pop(_SCRIPTED, None)
 
 
 def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:

@@ -19,6 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from models.acceleration import (
+    ATTENTION,
+    PARTS,
+    SCRIPTED_STEPS,
+    SHARED_ENCODER_OUTPUTS,
+    Acceleration,
+)
 from models.errors import ModelUnavailable, UnsafeCheckpoint
 from models.memory import keep_large_blocks_on_the_heap, read_checkpoints_sparsely, release_free_memory
 
@@ -175,8 +182,9 @@ def quantize_in_blocks(linear: Any, rows: int = 4096) -> Any:
     return module
 
 
-def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[object, object, torch.device]:
-    """Load a seq2seq model and its tokenizer, or raise ``ModelUnavailable`` saying why."""
+def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[object, object, torch.device, Acceleration]:
+    """Load a seq2seq model and its tokenizer, or raise ``ModelUnavailable`` saying why; which speed
+    paths engaged (a claimed one that did not is logged as a warning)."""
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
@@ -215,10 +223,14 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
 
         pause_between_encoder_layers(model)
     if int8 or dtype != torch.float32:
-        use_shared_kv_attention(model, bf16_caches=int8)
+        acceleration = use_shared_kv_attention(model, bf16_caches=int8)
+    else:
+        acceleration = Acceleration(note=f"{dtype} runs transformers' own generation, outputs exactly as it gives them")
     warm_up(model, device)
     logger.info("loaded %s on %s as %s", source, device, "int8 (dynamic)" if int8 else dtype)
-    return model, tokenizer, device
+    if acceleration.missing:
+        logger.warning("%s is not fully accelerated: %s", source, acceleration.reason)
+    return model, tokenizer, device, acceleration
 
 
 def complete_special_tokens(model: Any, tokenizer: Any, source: str) -> None:
@@ -253,17 +265,19 @@ def complete_special_tokens(model: Any, tokenizer: Any, source: str) -> None:
         raise ModelUnavailable(f"{source}'s tokenizer has no pad, end-of-sequence or unknown token to pad with")
 
 
-def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
-    """docsum's generation path (see models.attention and models.generation).
+def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> Acceleration:
+    """docsum's generation path (see models.attention and models.generation); which parts of it engaged.
 
     Its attention (a document's beams share one copy of the encoder output; decoding
     steps as matmuls; with ``bf16_caches``, for int8 models whose activations are fp32,
-    bf16 caches and encoder attention), ``gelu_new`` as one fused kernel, the encoder in
-    slices, and CPU batches cut in single-threaded parts. Only for models on transformers' SDPA, and never for plain
-    fp32, whose outputs stay exactly transformers'.
+    bf16 caches and encoder attention, and decoding steps in TorchScript), ``gelu_new``
+    as one fused kernel, the encoder in slices, and CPU batches cut in single-threaded
+    parts. Only for models on transformers' SDPA, and never for plain fp32, whose outputs
+    stay exactly transformers'. Each part is checked on a warm-up call; a part that was
+    set up but does not run is undone and reported with its reason.
     """
     from models.attention import attend_in_bf16, register
-    from models.decoding_step import script_decoding_steps
+    from models.decoding_step import script_decoding_steps, scripted_steps_taken, unscript_decoding_steps
     from models.generation import (
         GENERATES_IN_PARTS,
         encode_in_slices,
@@ -272,28 +286,50 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> None:
         stop_sharing_encoder_outputs,
     )
 
-    if getattr(model.config, "_attn_implementation", None) != "sdpa":
-        return
+    implementation = getattr(model.config, "_attn_implementation", None)
+    if implementation != "sdpa":
+        return Acceleration(missing=((ATTENTION, f"the model runs {implementation} attention, not SDPA"),))
     try:
         model.set_attn_implementation(register())
     except (ValueError, AttributeError, ImportError) as exc:
-        logger.info("keeping transformers' SDPA attention: %s", exc)
-        return
+        return Acceleration(missing=((ATTENTION, f"transformers refused it: {exc}"),))
+    engaged, missing = [ATTENTION], []
     fuse_tanh_gelu(model)
+    unscriptable = None
     if bf16_caches:
         attend_in_bf16(model)
-        script_decoding_steps(model)
-    if getattr(model.config, "is_encoder_decoder", False):
+        unscriptable = script_decoding_steps(model)
+    encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
+    if encoder_decoder:
         encode_in_slices(model)
-    setattr(model, GENERATES_IN_PARTS, next(model.parameters()).device.type == "cpu")
-    if not getattr(model.config, "is_encoder_decoder", False) or not hasattr(model, "_reorder_cache"):
-        return  # beams share the cross-attention cache only where it is never reordered
-    share_encoder_outputs_across_beams(model)
-    try:  # an architecture whose cross-attention bypasses the attention interface fails here
-        warm_up(model, next(model.parameters()).device, beams=2)
-    except (RuntimeError, ValueError, IndexError) as exc:
-        logger.info("encoder outputs stay copied per beam: %s", exc)
-        stop_sharing_encoder_outputs(model)
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    setattr(model, GENERATES_IN_PARTS, on_cpu)
+    if on_cpu:
+        engaged.append(PARTS)
+    if encoder_decoder and hasattr(model, "_reorder_cache"):
+        # Beams share the cross-attention cache only where it is never reordered.
+        share_encoder_outputs_across_beams(model)
+        try:  # an architecture whose cross-attention bypasses the attention interface fails here
+            warm_up(model, next(model.parameters()).device, beams=2)
+            engaged.append(SHARED_ENCODER_OUTPUTS)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            missing.append(
+                (SHARED_ENCODER_OUTPUTS, str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            )
+            stop_sharing_encoder_outputs(model)
+    if bf16_caches and unscriptable is None:
+        warm_up(model, next(model.parameters()).device)
+        taken, declined = scripted_steps_taken(model)
+        if taken:
+            engaged.append(SCRIPTED_STEPS)
+        else:
+            unscript_decoding_steps(model)
+            missing.append(
+                (SCRIPTED_STEPS, f"every warm-up step went to transformers (arguments: {', '.join(declined)})")
+            )
+    elif bf16_caches and not unscriptable.endswith("has no scripted layers"):
+        missing.append((SCRIPTED_STEPS, unscriptable))
+    return Acceleration(engaged=tuple(engaged), missing=tuple(missing))
 
 
 def skip_cross_attention_reorder(model: object) -> None:

@@ -19,6 +19,7 @@ import torch
 from transformers import TextStreamer
 from transformers.generation.streamers import BaseStreamer
 
+from models.acceleration import NOT_APPLICABLE
 from models.errors import InputTooLong, UnsupportedOption
 from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_points
 from models.loading import LoadSettings, load_model_and_tokenizer
@@ -71,6 +72,8 @@ class Seq2SeqSummarizer:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
+        # Which of docsum's speed paths this model runs, as checked at load (models.acceleration).
+        self.acceleration = NOT_APPLICABLE
         # Reentrant: a call may run another between its decoding steps (models.yielding), on this thread.
         self._lock = threading.RLock()
         summarization = (getattr(model.config, "task_specific_params", None) or {}).get("summarization", {})
@@ -85,8 +88,10 @@ class Seq2SeqSummarizer:
 
     @classmethod
     def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
-        model, tokenizer, device = load_model_and_tokenizer(source, settings or LoadSettings())
-        return cls(name, model, tokenizer, device)
+        model, tokenizer, device, acceleration = load_model_and_tokenizer(source, settings or LoadSettings())
+        summarizer = cls(name, model, tokenizer, device)
+        summarizer.acceleration = acceleration
+        return summarizer
 
     @property
     def max_input_tokens(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -65,6 +66,7 @@ def convert_checkpoint(source: str, output: Path, *, quantization: str = "int8",
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}-") as staging:
         staged = Path(staging) / "model"
         SafeConverter(source, revision=revision).convert(str(staged), quantization=quantization, force=True)
+        _name_a_bos_token(staged / "config.json")
         hf = staged / HF_SUBDIR
         AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=False).save_pretrained(hf)
         AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=False).save_pretrained(hf)
@@ -74,6 +76,15 @@ def convert_checkpoint(source: str, output: Path, *, quantization: str = "int8",
             shutil.rmtree(output)
         staged.rename(output)
     return output
+
+
+def _name_a_bos_token(config_file: Path) -> None:
+    """CTranslate2 refuses a config whose ``bos_token`` is null (a tokenizer without one); docsum passes
+    its own decoder start token, so the start token stands in for it."""
+    config = json.loads(config_file.read_text())
+    if config.get("bos_token") is None and config.get("decoder_start_token") is not None:
+        config["bos_token"] = config["decoder_start_token"]
+        config_file.write_text(json.dumps(config, indent=2))
 
 
 def _fail(message: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -17,6 +17,12 @@ class ModelInfo(BaseModel):
     reason: str | None
     max_input_tokens: int | None
     default: bool
+    accelerated: bool | None = Field(
+        None, description="Loaded models: whether every speed path meant for this model runs (checked at load)."
+    )
+    acceleration: str | None = Field(
+        None, description="Loaded models that are not accelerated: why (a speed path that did not engage, or none)."
+    )
 
 
 class ModelList(BaseModel):
@@ -41,6 +47,8 @@ async def list_models(request: Request) -> ModelList:
                 reason=status.reason,
                 max_input_tokens=status.max_input_tokens,
                 default=name == default,
+                accelerated=status.accelerated,
+                acceleration=status.acceleration,
             )
         )
     return ModelList(models=infos)

@@ -37,6 +37,9 @@ def test_local_checkpoint_is_served_by_catalog_name(tiny_bart_dir: Path, tmp_pat
 
         models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
         assert models["tiny"]["loaded"] is True and models["tiny"]["max_input_tokens"] == 64
+        assert models["tiny"]["accelerated"] is False  # float32: transformers' own path, by request
+        assert "transformers' own generation" in models["tiny"]["acceleration"]
+        assert models["broken"]["accelerated"] is None
         assert models["broken"]["available"] is False and "no checkpoint directory" in models["broken"]["reason"]
         broken = client.post("/v1/summarize", json={"text": "x", "model": "broken"})
         assert broken.status_code == 503 and broken.json()["error"]["code"] == "model_unavailable"

@@ -1,0 +1,46 @@
+"""What docsum's speed paths did for a loaded model, checked at load time rather than assumed.
+
+A speed path that quietly stops engaging (transformers renames an argument, an
+architecture's layers change) leaves outputs correct and speed gone, and nobody
+notices. So each path a model is supposed to take is checked on the warm-up call at
+load: the report says which ran and, for any that did not, why. The service shows
+it in ``GET /v1/models`` (``accelerated``, ``acceleration``) and logs one warning
+per model whose claimed path did not engage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: docsum's attention (models.attention) for reduced-precision models on SDPA.
+ATTENTION = "docsum_attention"
+#: TorchScript decoding steps (models.decoding_step) for int8 BART, PEGASUS and T5 on CPU.
+SCRIPTED_STEPS = "scripted_decoding_steps"
+#: One copy of the encoder output per document, not per beam (models.generation).
+SHARED_ENCODER_OUTPUTS = "shared_encoder_outputs"
+#: CPU batches cut in single-threaded parts (models.generation.generate_in_parts).
+PARTS = "cpu_parts"
+
+
+@dataclass(frozen=True, slots=True)
+class Acceleration:
+    """The speed paths a model runs (``engaged``) and those it was meant to run but does not (``missing``,
+    each with its reason). ``note`` says why none was meant to run at all (plain fp32, a GPU, ...)."""
+
+    engaged: tuple[str, ...] = ()
+    missing: tuple[tuple[str, str], ...] = ()
+    note: str | None = None
+
+    @property
+    def accelerated(self) -> bool:
+        return bool(self.engaged) and not self.missing
+
+    @property
+    def reason(self) -> str | None:
+        """Why the model is not (fully) accelerated; None when it is."""
+        if self.missing:
+            return "; ".join(f"{path} did not engage: {why}" for path, why in self.missing)
+        return None if self.engaged else self.note or "no speed path applies to this model"
+
+
+NOT_APPLICABLE = Acceleration(note="no speed path applies to this model")
