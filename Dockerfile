@@ -3,7 +3,8 @@
 #     --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-runtime-ubuntu24.04 \
 #     --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
 #   docker run --gpus all -p 8000:8000 -v docsum-data:/data docsum:cuda
-ARG BASE_IMAGE=python:3.12-slim
+# Python 3.11: the version requirements/*.txt were locked for.
+ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 ARG TORCH_VERSION=2.13.0
@@ -24,15 +25,22 @@ RUN if ! command -v python3 >/dev/null 2>&1; then \
     fi \
     && python3 -m venv /opt/venv
 
-# torch first, from the index that matches the base (an unpinned torch pulls CUDA wheels everywhere).
-RUN pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
-
 WORKDIR /app
+# Every dependency at the version and hash of requirements/serve.txt (the PostgreSQL driver included:
+# replicas may share one job store). The lock names torch's CPU build; a CUDA build takes torch from
+# its own index and every other package at the lock's versions.
+COPY requirements/serve.txt ./requirements/
+RUN if [ "${TORCH_INDEX}" = "https://download.pytorch.org/whl/cpu" ]; then \
+        pip install --require-hashes --extra-index-url "${TORCH_INDEX}" -r requirements/serve.txt; \
+    else \
+        pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
+        && sed -e 's/ \\$//' -e '/--hash/d' -e '/^torch==/d' requirements/serve.txt > /tmp/versions.txt \
+        && pip install -r /tmp/versions.txt; \
+    fi
 COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
-# PostgreSQL driver: replicas may share one job store (DOCSUM_DATABASE_URL).
-RUN pip install '.[postgres]'
+RUN pip install --no-deps .
 
 RUN useradd --create-home --uid 10001 docsum && mkdir -p /data && chown docsum:docsum /data
 USER docsum

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +39,17 @@ class ModelSpec:
     backend: Backend = "transformers"
 
 
+# docsum loads safetensors only. Three of these repos have pickled weights alone on main; the
+# hub's conversion bot (SFconvertbot) put safetensors on a pull-request revision of each, pinned
+# here (a full commit where one was found). docs/catalog-sources.md says what was checked, and how.
 BUILTIN_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("extractive", EXTRACTIVE_SOURCE, "extractive"),
-        ModelSpec("distilbart-cnn", "sshleifer/distilbart-cnn-12-6"),
+        ModelSpec("distilbart-cnn", "sshleifer/distilbart-cnn-12-6", revision="refs/pr/18"),
         ModelSpec("bart-large-cnn", "facebook/bart-large-cnn"),
-        ModelSpec("pegasus-cnn", "google/pegasus-cnn_dailymail"),
-        ModelSpec("pegasus-xsum", "google/pegasus-xsum"),
+        ModelSpec("pegasus-cnn", "google/pegasus-cnn_dailymail", revision="7db4e727842ad86cc5cdfeaef4d14c6fb2b46511"),
+        ModelSpec("pegasus-xsum", "google/pegasus-xsum", revision="refs/pr/17"),
         ModelSpec("t5-small", "google-t5/t5-small"),
         ModelSpec("flan-t5-base", "google/flan-t5-base"),
     )
@@ -122,12 +126,9 @@ class ModelRegistry:
         self._specs = dict(catalog)
         self._loader = loader
         self._loaded: dict[str, Summarizer] = {}
-        self._failures: dict[str, str] = {}
+        self._probe = probe
+        self._failures: dict[str, str] = {}  # why a load failed: final until the process restarts
         self._locks = {name: threading.Lock() for name in self._specs}
-        for spec in self._specs.values():
-            reason = probe(spec) if probe is not None else None
-            if reason is not None:
-                self._failures[spec.name] = reason
 
     @property
     def names(self) -> list[str]:
@@ -154,8 +155,8 @@ class ModelRegistry:
         with self._locks[name]:
             if (summarizer := self._loaded.get(name)) is not None:
                 return summarizer
-            if name in self._failures:
-                raise ModelUnavailable(f"model {name!r} is unavailable: {self._failures[name]}", param="model")
+            if (reason := self._why_not(name)) is not None:
+                raise ModelUnavailable(f"model {name!r} is unavailable: {reason}", param="model")
             try:
                 summarizer = self._loader(spec)
             except ModelError as exc:
@@ -164,13 +165,21 @@ class ModelRegistry:
             self._loaded[name] = summarizer
             return summarizer
 
+    def _why_not(self, name: str) -> str | None:
+        """Why the model cannot load now: a failed load, or what the probe finds (asked each time, so a
+        model that was offline becomes available when the hub is back)."""
+        if name in self._failures:
+            return self._failures[name]
+        return self._probe(self._specs[name]) if self._probe is not None else None
+
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded
 
     def status(self, name: str) -> ModelStatus:
         spec = self.spec(name)
         loaded = self._loaded.get(name)
-        state: State = "loaded" if loaded else "unavailable" if name in self._failures else "not_loaded"
+        reason = None if loaded else self._why_not(name)
+        state: State = "loaded" if loaded else "unavailable" if reason is not None else "not_loaded"
         acceleration: Acceleration | None = getattr(loaded, "acceleration", None) if loaded else None
         if loaded and acceleration is None:
             acceleration = NOT_APPLICABLE
@@ -179,7 +188,7 @@ class ModelRegistry:
             kind=spec.kind,
             source=spec.source,
             state=state,
-            reason=self._failures.get(name),
+            reason=reason,
             max_input_tokens=loaded.max_input_tokens if loaded else None,
             accelerated=acceleration.accelerated if acceleration else None,
             acceleration=acceleration.reason if acceleration else None,
@@ -237,9 +246,51 @@ def probe_source(spec: ModelSpec) -> str | None:
         except ModelError as exc:
             return exc.message
         return None
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"} and not _in_hub_cache(spec):
+    if _in_hub_cache(spec):
+        return None
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
         return f"{spec.source} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    if (unreachable := hub_unreachable()) is not None:
+        return f"{spec.source} is not in the local Hugging Face cache and the hub cannot be reached ({unreachable})"
     return None
+
+
+# How long an answer about the hub's reachability stands, and how long asking may take.
+_HUB_CHECK_SECONDS = 60.0
+_HUB_TIMEOUT_SECONDS = 3.0
+_hub_checked: tuple[float, str | None] | None = None
+_hub_lock = threading.Lock()
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or None if it answers.
+
+    One short request (``HF_ENDPOINT``, proxies from the environment) at most once a
+    minute, instead of letting a load find out through the hub client's retries (about
+    50 s offline). Any HTTP answer counts as reachable.
+    """
+    global _hub_checked
+    with _hub_lock:
+        now = time.monotonic()
+        if _hub_checked is not None and now - _hub_checked[0] < _HUB_CHECK_SECONDS:
+            return _hub_checked[1]
+        from huggingface_hub import constants, get_session
+
+        endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+        try:  # the hub client's own session: the proxies and certificates the load would use
+            get_session().head(endpoint, timeout=_HUB_TIMEOUT_SECONDS, follow_redirects=False)
+            reason = None
+        except Exception as exc:  # noqa: BLE001 - its HTTP library (httpx, then httpx2) names its own errors
+            reason = f"{endpoint}: {type(exc).__name__}"
+        _hub_checked = (time.monotonic(), reason)
+        return reason
+
+
+def forget_hub_check() -> None:
+    """The next :func:`hub_unreachable` asks again (tests; a caller that knows the network changed)."""
+    global _hub_checked
+    with _hub_lock:
+        _hub_checked = None
 
 
 def _in_hub_cache(spec: ModelSpec) -> bool:
