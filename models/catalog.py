@@ -280,7 +280,7 @@ def hub_unreachable() -> str | None:
         try:  # the hub client's own session: the proxies and certificates the load would use
             get_session().head(endpoint, timeout=_HUB_TIMEOUT_SECONDS, follow_redirects=False)
             reason = None
-        except Exception as exc:  # noqa: BLE001 - its HTTP library (httpx, then httpx2) names its own errors
+        except Exception as exc:  # its HTTP library (httpx, then httpx2) names its own errors
             reason = f"{endpoint}: {type(exc).__name__}"
         _hub_checked = (time.monotonic(), reason)
         return reason

@@ -79,6 +79,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line("PostgreSQL job-store tests: ran (DOCSUM_TEST_POSTGRES_URL is set)")
     else:
         terminalreporter.write_sep(
-            "!", "PostgreSQL job-store tests SKIPPED: DOCSUM_TEST_POSTGRES_URL is not set "
-            "(make test starts a PostgreSQL where one is installed; see README, Development)", yellow=True
+            "!",
+            "PostgreSQL job-store tests SKIPPED: DOCSUM_TEST_POSTGRES_URL is not set "
+            "(make test starts a PostgreSQL where one is installed; see README, Development)",
+            yellow=True,
         )
