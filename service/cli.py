@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn
 
 import typer
 from tqdm import tqdm
 
+from models.acceleration import NOT_APPLICABLE, Acceleration
 from models.catalog import load_by_name_or_source, parse_model_entry, probe_source
 from models.errors import ModelError
 from models.types import ProgressEvent, Summarizer, SummaryEvent, SummaryOptions, TokenEvent
@@ -154,7 +156,10 @@ def batch(
         _fail(reason)
     settings = _settings()
     options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation)
+    started = time.perf_counter()
     summarizer = _load(model) if engine == "local" else None  # on Ray, every worker loads its own
+    if summarizer is not None:
+        typer.echo(f"{_loaded_line(summarizer)} in {time.perf_counter() - started:.1f} s", err=True)
     with tqdm(total=count_lines(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
         try:
             if summarizer is None:
@@ -228,6 +233,14 @@ def _load(model: str | None) -> Summarizer:
         return load_by_name_or_source(model or settings.default_model, settings.catalog(), settings.load_settings())
     except ModelError as exc:
         _fail(exc.message)
+
+
+def _loaded_line(summarizer: Summarizer) -> str:
+    """Which speed paths the model runs (models.acceleration), for the operator's eye."""
+    acceleration: Acceleration = getattr(summarizer, "acceleration", NOT_APPLICABLE)
+    if acceleration.accelerated:
+        return f"{summarizer.name}: accelerated ({', '.join(acceleration.engaged)}), loaded"
+    return f"{summarizer.name}: not accelerated ({acceleration.reason}), loaded"
 
 
 def _options(
