@@ -277,7 +277,7 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> Acceler
     set up but does not run is undone and reported with its reason.
     """
     from models.attention import attend_in_bf16, register
-    from models.decoding_step import script_decoding_steps, scripted_steps_taken, unscript_decoding_steps
+    from models.decoding_step import script_decoding_steps
     from models.generation import (
         GENERATES_IN_PARTS,
         encode_in_slices,
@@ -317,19 +317,25 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> Acceler
                 (SHARED_ENCODER_OUTPUTS, str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
             )
             stop_sharing_encoder_outputs(model)
-    if bf16_caches and unscriptable is None:
-        warm_up(model, next(model.parameters()).device)
-        taken, declined = scripted_steps_taken(model)
-        if taken:
+    if bf16_caches:
+        outcome = unscriptable if unscriptable is not None else _check_scripted_steps(model)
+        if outcome is None:
             engaged.append(SCRIPTED_STEPS)
-        else:
-            unscript_decoding_steps(model)
-            missing.append(
-                (SCRIPTED_STEPS, f"every warm-up step went to transformers (arguments: {', '.join(declined)})")
-            )
-    elif bf16_caches and not unscriptable.endswith("has no scripted layers"):
-        missing.append((SCRIPTED_STEPS, unscriptable))
+        elif not outcome.endswith("has no scripted layers"):  # an architecture it never claimed is no miss
+            missing.append((SCRIPTED_STEPS, outcome))
     return Acceleration(engaged=tuple(engaged), missing=tuple(missing))
+
+
+def _check_scripted_steps(model: Any) -> str | None:
+    """Whether the scripted decoding steps run on a warm-up call; if not, they are undone and this says why."""
+    from models.decoding_step import scripted_steps_taken, unscript_decoding_steps
+
+    warm_up(model, next(model.parameters()).device)
+    taken, declined = scripted_steps_taken(model)
+    if taken:
+        return None
+    unscript_decoding_steps(model)
+    return f"every warm-up step went to transformers (arguments: {', '.join(declined)})"
 
 
 def skip_cross_attention_reorder(model: object) -> None:
