@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         settings.store_url(),
         lease_seconds=settings.job_lease_seconds,
         retention_seconds=settings.job_retention_hours * 3600,
+        unserved_seconds=settings.job_unserved_hours * 3600,
     )
     worker = JobWorker(store, engine, claim_size=settings.batch_size)
 

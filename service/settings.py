@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         30.0, ge=1, description="A replica that stops renewing its claim on job documents loses them after this long."
     )
+    job_unserved_hours: float = Field(
+        1.0,
+        gt=0,
+        description="A queued or running job whose model no running replica has in its catalog waits this long "
+        "for one, then fails with model_not_served.",
+    )
     max_job_documents: int = Field(100_000, ge=1, description="Documents per job; more is refused (422).")
     max_job_body_bytes: int = Field(
         512 * 1024 * 1024, ge=1024, description="Body size of POST /v1/jobs (JSON or JSONL upload); more is refused."

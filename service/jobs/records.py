@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from service.jobs.tables import ACTIVE
+
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request."""
@@ -26,6 +28,9 @@ class JobRecord:
     expires_at: float | None
     error_code: str | None
     error_message: str | None
+    # An active job whose model no running replica serves: since when, and when it fails for that.
+    waiting_since: float | None = None
+    fails_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,9 @@ def expired(row: Any, now: float) -> bool:
     return row.expires_at is not None and row.expires_at <= now
 
 
-def job_record(row: Any) -> JobRecord:
+def job_record(row: Any, unserved_seconds: float) -> JobRecord:
+    """A row of ``docsum_jobs`` with the ``waiting_since`` of its wait, if it has one."""
+    waiting_since = row.waiting_since if row.status in ACTIVE else None
     return JobRecord(
         id=row.id,
         status=row.status,
@@ -72,4 +79,6 @@ def job_record(row: Any) -> JobRecord:
         expires_at=row.expires_at,
         error_code=row.error_code,
         error_message=row.error_message,
+        waiting_since=waiting_since,
+        fails_at=None if waiting_since is None else waiting_since + unserved_seconds,
     )

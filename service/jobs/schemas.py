@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from service.jobs.records import JobRecord
+from service.jobs.routing import NOT_SERVED, waiting_message
 from service.schemas import BatchDocument, SummaryParams
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -30,6 +31,16 @@ class JobError(BaseModel):
     message: str
 
 
+class JobWaiting(BaseModel):
+    code: str = Field(description="model_not_served: no running replica has the job's model in its catalog.")
+    message: str
+    since: datetime = Field(description="Since when running replicas have found no replica that serves the model.")
+    fails_at: datetime = Field(
+        description="Unless a replica that serves the model starts before, the job fails then (error.code "
+        "model_not_served); DOCSUM_JOB_UNSERVED_HOURS after since."
+    )
+
+
 class JobOut(BaseModel):
     id: str
     status: JobStatus = Field(
@@ -43,6 +54,9 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     expires_at: datetime | None = Field(description="After this the job and its results are gone (404).")
     error: JobError | None = None
+    waiting: JobWaiting | None = Field(
+        None, description="Why a queued or running job does not progress; absent while a replica can run it."
+    )
     results_url: str = Field(description="JSONL, one line per finished document, in input order.")
 
     @classmethod
@@ -58,12 +72,24 @@ class JobOut(BaseModel):
             finished_at=_time(job.finished_at),
             expires_at=_time(job.expires_at),
             error=error,
+            waiting=_waiting(job),
             results_url=f"/v1/jobs/{job.id}/results",
         )
 
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+
+
+def _waiting(job: JobRecord) -> JobWaiting | None:
+    if job.waiting_since is None or job.fails_at is None:
+        return None
+    return JobWaiting(
+        code=NOT_SERVED,
+        message=waiting_message(job.model),
+        since=datetime.fromtimestamp(job.waiting_since, UTC),
+        fails_at=datetime.fromtimestamp(job.fails_at, UTC),
+    )
 
 
 def _time(stamp: float | None) -> datetime | None:

@@ -14,6 +14,10 @@ short transaction, so a process killed at any point leaves the store consistent:
   replica that lost its lease cannot write a second result: every document ends
   with exactly one.
 
+- A replica claims only jobs whose model is in its own catalog; a job whose model
+  no running replica serves waits, and fails after ``unserved_seconds`` (see
+  ``routing``).
+
 Times are Unix seconds from the replica's clock; replicas sharing a database
 should keep their clocks in sync (NTP) to within a small part of the lease.
 """
@@ -23,23 +27,35 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from service.jobs import routing
 from service.jobs.records import Claim, ClaimedDocument, IdempotencyConflict, JobRecord, Outcome, expired, job_record
-from service.jobs.tables import ACTIVE, connect, documents, jobs, metadata
+from service.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata
 
 # SQLite has no SKIP LOCKED: a replica that raced another for the same rows tries again this often.
 _CLAIM_ATTEMPTS = 5
 
 
 class JobStore:
-    def __init__(self, url: str, *, lease_seconds: float = 30.0, retention_seconds: float = 86400.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease_seconds: float = 30.0,
+        retention_seconds: float = 86400.0,
+        unserved_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock``: Unix seconds now (tests pass their own)."""
+        self.clock = clock
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
+        self.unserved_seconds = unserved_seconds
         self.engine = connect(url)
         metadata.create_all(self.engine)
 
@@ -64,7 +80,7 @@ class JobStore:
             if existing is not None:
                 return existing, False
         job_id = uuid.uuid4().hex
-        now = time.time()
+        now = self.clock()
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -101,23 +117,23 @@ class JobStore:
     def get(self, owner: str, job_id: str) -> JobRecord | None:
         """The job, or None if it does not exist, belongs to someone else or has expired."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
-        if row is None or expired(row, time.time()):
+            row = conn.execute(_select_jobs().where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
+        if row is None or expired(row, self.clock()):
             return None
-        return job_record(row)
+        return job_record(row, self.unserved_seconds)
 
     def list(self, owner: str, *, limit: int, offset: int = 0, status: str | None = None) -> list[JobRecord]:
-        now = time.time()
-        query = select(jobs).where(jobs.c.owner == owner, or_(jobs.c.expires_at.is_(None), jobs.c.expires_at > now))
+        now = self.clock()
+        query = _select_jobs().where(jobs.c.owner == owner, or_(jobs.c.expires_at.is_(None), jobs.c.expires_at > now))
         if status is not None:
             query = query.where(jobs.c.status == status)
         query = query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            return [job_record(row) for row in conn.execute(query)]
+            return [job_record(row, self.unserved_seconds) for row in conn.execute(query)]
 
     def cancel(self, owner: str, job_id: str) -> JobRecord | None:
         """Stop a queued or running job; finished documents keep their results. A finished job is left as is."""
-        now = time.time()
+        now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
                 update(jobs)
@@ -145,17 +161,21 @@ class JobStore:
 
     # -- what workers do -----------------------------------------------------------------
 
-    def claim(self, limit: int) -> Claim | None:
-        """Up to ``limit`` documents of the oldest job with work left, leased to the caller; None if none is left."""
+    def claim(self, limit: int, models: Collection[str] | None = None) -> Claim | None:
+        """Up to ``limit`` documents of the oldest job with work left, leased to the caller; None if none is left.
+
+        ``models``: the caller's catalog; only jobs of these models are claimed (None: any model).
+        """
+        servable = true() if models is None else jobs.c.model.in_(sorted(set(models)))
         for _ in range(_CLAIM_ATTEMPTS):
-            found, claim = self._try_claim(limit)
+            found, claim = self._try_claim(limit, servable)
             if claim is not None or not found:
                 return claim
         return None  # lost every race for what was left; the caller looks again later
 
-    def _try_claim(self, limit: int) -> tuple[bool, Claim | None]:
+    def _try_claim(self, limit: int, servable: ColumnElement[bool]) -> tuple[bool, Claim | None]:
         """(whether a job had work, what this replica got of it: None when another replica was quicker)."""
-        now = time.time()
+        now = self.clock()
         claimable = or_(
             documents.c.state == "pending", and_(documents.c.state == "running", documents.c.lease_until < now)
         )
@@ -164,6 +184,7 @@ class JobStore:
                 select(jobs.c.id, jobs.c.model, jobs.c.params)
                 .where(
                     jobs.c.status.in_(ACTIVE),
+                    servable,
                     select(documents.c.seq).where(documents.c.job_id == jobs.c.id, claimable).exists(),
                 )
                 .order_by(jobs.c.created_at, jobs.c.id)
@@ -219,13 +240,13 @@ class JobStore:
             renewed = conn.execute(
                 update(documents)
                 .where(documents.c.job_id == claim.job_id, documents.c.claim == claim.token)
-                .values(lease_until=time.time() + self.lease_seconds)
+                .values(lease_until=self.clock() + self.lease_seconds)
             ).rowcount
         return bool(renewed)
 
     def complete(self, claim: Claim, outcomes: Sequence[Outcome]) -> int:
         """Store results the claim still holds; returns how many were stored. Finishes the job when none is left."""
-        now = time.time()
+        now = self.clock()
         stored = failed = 0
         with self.engine.begin() as conn:
             for outcome in outcomes:
@@ -266,38 +287,69 @@ class JobStore:
 
     def fail(self, job_id: str, code: str, message: str) -> None:
         """The job cannot run at all (its model will not load, an option is unsupported)."""
-        now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
-                .values(
-                    status="failed",
-                    finished_at=now,
-                    expires_at=now + self.retention_seconds,
-                    error_code=code,
-                    error_message=message,
-                )
+            self._fail(conn, job_id, code, message)
+
+    def _fail(self, conn: Connection, job_id: str, code: str, message: str, *also: ColumnElement[bool]) -> bool:
+        """Fail the job if it is active (and ``also`` holds); False if it was not."""
+        now = self.clock()
+        failed = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE), *also)
+            .values(
+                status="failed",
+                finished_at=now,
+                expires_at=now + self.retention_seconds,
+                error_code=code,
+                error_message=message,
             )
+        ).rowcount
+        if failed:
             conn.execute(
                 update(documents)
                 .where(documents.c.job_id == job_id, documents.c.state == "running")
                 .values(state="pending", claim=None, lease_until=None)
             )
+        return bool(failed)
+
+    def watch(self, models: Collection[str]) -> int:
+        """This replica serves ``models``: say so, note jobs no running replica serves, fail those overdue.
+
+        Call every ``lease_seconds / 3`` or so; returns how many jobs were failed with ``model_not_served``.
+        """
+        now = self.clock()
+        routing.stamp(self.engine, models, now)
+        routing.track_waits(self.engine, now, self.lease_seconds, 2 * self.lease_seconds)
+        failed = 0
+        with self.engine.begin() as conn:
+            for job_id, model in conn.execute(routing.overdue(now, self.lease_seconds, self.unserved_seconds)).all():
+                message = routing.not_served_message(model, self.unserved_seconds)
+                # Failed only if still unserved: a replica with the model may have started meanwhile.
+                still = jobs.c.model.not_in(routing.live_models(self.clock(), self.lease_seconds))
+                failed += self._fail(conn, job_id, routing.NOT_SERVED, message, still)
+        return failed
 
     def sweep(self) -> int:
         """Delete jobs past their retention, with their documents; returns how many."""
-        now = time.time()
+        now = self.clock()
         with self.engine.begin() as conn:
             expired = select(jobs.c.id).where(jobs.c.expires_at < now)
             conn.execute(delete(documents).where(documents.c.job_id.in_(expired.scalar_subquery())))
+            conn.execute(delete(job_waits).where(job_waits.c.job_id.in_(expired.scalar_subquery())))
             return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
 
     def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
-        if row is None or expired(row, time.time()):
+            row = conn.execute(_select_jobs().where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
+        if row is None or expired(row, self.clock()):
             return None
         if row.request_hash != request_hash:
             raise IdempotencyConflict(key)
-        return job_record(row)
+        return job_record(row, self.unserved_seconds)
+
+
+def _select_jobs() -> Select[Any]:
+    """Jobs with the time their wait began (``waiting_since``), if they are waiting for a replica."""
+    return select(jobs, job_waits.c.since.label("waiting_since")).select_from(
+        jobs.outerjoin(job_waits, job_waits.c.job_id == jobs.c.id)
+    )

@@ -65,6 +65,25 @@ documents = Table(
     Index("docsum_job_documents_state", "job_id", "state", "seq"),
 )
 
+# Which models the running replicas serve: each replica stamps the names in its catalog every
+# few seconds, so a model whose stamp is older than a lease has no running replica.
+served_models = Table(
+    "docsum_served_models",
+    metadata,
+    Column("model", String(100), primary_key=True),
+    Column("seen_at", Float, nullable=False),
+)
+
+# Active jobs whose model no running replica serves: since when (as watched by running replicas),
+# and when a replica last looked. Rows of jobs that became servable again are deleted.
+job_waits = Table(
+    "docsum_job_waits",
+    metadata,
+    Column("job_id", String(32), ForeignKey("docsum_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("since", Float, nullable=False),
+    Column("checked_at", Float, nullable=False),
+)
+
 
 def connect(url: str) -> Engine:
     if url.startswith("sqlite"):

@@ -8,6 +8,11 @@ is renewed; if the lease is lost or the job was cancelled, the work is dropped.
 A killed replica's claims lapse after the lease and another replica (or this
 one, restarted) picks them up; documents whose results were stored are never run
 again.
+
+A replica claims only work of jobs whose model is in its catalog, and a few times
+per lease tells the store which models it serves (``JobStore.watch``): jobs whose
+model no running replica serves wait, and fail with ``model_not_served`` after
+the store's ``unserved_seconds``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class JobWorker:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._slot(), name=f"docsum-jobs-{n}") for n in range(self.slots)]
         self._tasks.append(asyncio.create_task(self._sweep(), name="docsum-jobs-sweep"))
+        self._tasks.append(asyncio.create_task(self._watch(), name="docsum-jobs-watch"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -76,7 +82,7 @@ class JobWorker:
     async def _slot(self) -> None:
         while True:
             try:
-                claim = await asyncio.to_thread(self.store.claim, self.claim_size)
+                claim = await asyncio.to_thread(self.store.claim, self.claim_size, self.engine.registry.names)
             except Exception:
                 logger.exception("claiming job work failed; retrying in %.0f s", _RETRY_SECONDS)
                 await asyncio.sleep(_RETRY_SECONDS)
@@ -153,3 +159,13 @@ class JobWorker:
             except Exception:
                 logger.exception("removing expired jobs failed")
             await asyncio.sleep(_SWEEP_SECONDS)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                failed = await asyncio.to_thread(self.store.watch, self.engine.registry.names)
+                if failed:
+                    logger.warning("%d jobs failed: no running replica served their model", failed)
+            except Exception:
+                logger.exception("recording which models this replica serves failed")
+            await asyncio.sleep(self.store.lease_seconds / 3)
