@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -127,26 +128,38 @@ def cpu_prefers_int8() -> bool:
     return vnni and " amx_bf16" not in flags and ("x86" in engines or "fbgemm" in engines)
 
 
-def quantize_linear_int8(model: Any) -> None:
-    """Dynamic int8 quantization of every ``nn.Linear``, per output channel, in place."""
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+def quantize_linear_int8(model: Any, *, group_rows: int = 16_384) -> None:
+    """Dynamic int8 quantization of every ``nn.Linear``, per output channel, in place.
 
-    spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
-    # Layer by layer, dropping the checkpoint pages each layer read, so the fp32 file is
-    # never resident all at once; then whatever Linear layers are left (the LM head), in
-    # blocks of rows: quantize_dynamic had the whole fp32 head (206 MB for distilbart's
-    # 50264 x 1024) resident next to its int8 copies, the peak of loading.
-    layers = [layer for modules in model.modules() if isinstance(modules, torch.nn.ModuleList) for layer in modules]
-    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+    What ``torch.ao.quantization.quantize_dynamic`` gives (tests compare the two), made
+    faster and leaner. Each Linear is packed once (``quantize_dynamic`` packs an empty
+    full-size weight first, then the real one: 1.1 of its 5.7 s on distilbart-cnn-12-6's
+    shape), Linears are quantized on one worker per torch thread (per-channel quantizing
+    and packing run single-threaded: 7.7 s became ~3 s), and the checkpoint pages read
+    so far are dropped every ``group_rows`` rows of weights, so the fp32 file is never
+    resident all at once. The LM head, the largest, goes in blocks of rows
+    (:func:`quantize_in_blocks`): whole, its fp32 copy sat next to its int8 one at the
+    peak of loading.
+    """
+    import torch
+
+    linears = [(name, module) for name, module in model.named_modules() if type(module) is torch.nn.Linear]
+    workers = max(1, min(torch.get_num_threads(), 8))
+    with (
+        warnings.catch_warnings(),  # torch.ao.quantization announces its move to torchao
+        ThreadPoolExecutor(workers, thread_name_prefix="docsum-quantize") as pool,
+    ):
         warnings.simplefilter("ignore")
-        for layer in layers:
-            quantize_dynamic(layer, spec, dtype=torch.qint8, inplace=True)
-            release_free_memory()
-        rest = [(name, module) for name, module in model.named_modules() if type(module) is torch.nn.Linear]
-        for name, module in rest:
-            parent, _, attribute = name.rpartition(".")
-            setattr(model.get_submodule(parent), attribute, quantize_in_blocks(module))
+        group: list[tuple[str, Any]] = []
+        for index, (name, linear) in enumerate(linears):
+            group.append((name, linear))
+            if sum(module.out_features for _, module in group) < group_rows and index < len(linears) - 1:
+                continue
+            done = pool.map(lambda item: _quantized_linear(item[1], 4096), group)
+            for (path, _), quantized in zip(group, done, strict=True):
+                parent, _, attribute = path.rpartition(".")
+                setattr(model.get_submodule(parent), attribute, quantized)
+            group = []
             release_free_memory()
 
 
@@ -155,16 +168,27 @@ def quantize_in_blocks(linear: Any, rows: int = 4096) -> Any:
 
     Per-channel scales are per row, so the result is the same as quantizing it whole.
     """
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        return _quantized_linear(linear, rows)
+
+
+def _quantized_linear(linear: Any, rows: int) -> Any:
+    """:func:`quantize_in_blocks` without its own warning filter: filters are process-wide, so workers on
+    several threads each entering and leaving ``catch_warnings`` could leave the wrong ones behind."""
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
     from torch.ao.nn.quantized.modules.utils import _quantize_weight
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
     weight = linear.weight.detach()
-    values = torch.empty(weight.shape, dtype=torch.int8)
-    scales = torch.empty(weight.shape[0], dtype=torch.double)
-    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
-        warnings.simplefilter("ignore")
+    if weight.shape[0] <= rows:
+        observer = per_channel_dynamic_qconfig.weight()
+        observer(weight.float())
+        qweight = _quantize_weight(weight.float(), observer)
+    else:
+        values = torch.empty(weight.shape, dtype=torch.int8)
+        scales = torch.empty(weight.shape[0], dtype=torch.double)
         for first in range(0, weight.shape[0], rows):
             observer = per_channel_dynamic_qconfig.weight()
             block = weight[first : first + rows].float()
@@ -172,13 +196,13 @@ def quantize_in_blocks(linear: Any, rows: int = 4096) -> Any:
             quantized = _quantize_weight(block, observer)
             values[first : first + rows] = quantized.int_repr()
             scales[first : first + rows] = quantized.q_per_channel_scales()
-            release_free_memory()  # the checkpoint pages of this block
+            release_free_memory()  # the checkpoint pages of this block (the LM head's are 200 MB)
         zero_points = torch.zeros(len(scales), dtype=torch.long)
         qweight = torch._make_per_channel_quantized_tensor(values, scales, zero_points, 0)
-        # Built 1 x 1 and then given its weight: the constructor would pack an empty full-size one first.
-        module = DynamicQuantizedLinear(1, 1, bias_=linear.bias is not None, dtype=torch.qint8)
-        module.in_features, module.out_features = linear.in_features, linear.out_features
-        module.set_weight_bias(qweight, None if linear.bias is None else linear.bias.detach().float())
+    # Built 1 x 1 and then given its weight: the constructor would pack an empty full-size one first.
+    module = DynamicQuantizedLinear(1, 1, bias_=linear.bias is not None, dtype=torch.qint8)
+    module.in_features, module.out_features = linear.in_features, linear.out_features
+    module.set_weight_bias(qweight, None if linear.bias is None else linear.bias.detach().float())
     return module
 
 

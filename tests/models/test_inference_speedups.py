@@ -17,7 +17,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from models import attention
 from models.attention import NAME, docsum_sdpa
 from models.generation import GENERATES_IN_PARTS, balanced_parts, encode_in_slices, generate_in_parts
-from models.loading import LoadSettings, quantize_in_blocks, use_shared_kv_attention
+from models.loading import LoadSettings, quantize_in_blocks, quantize_linear_int8, use_shared_kv_attention
 from models.memory import keep_large_blocks_on_the_heap, release_free_memory
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions, TokenEvent
@@ -285,6 +285,30 @@ def test_quantizing_in_blocks_equals_quantize_dynamic() -> None:
     x = torch.randn(5, 64)
     assert torch.equal(blocks(x), whole(x))
     assert (blocks.in_features, blocks.out_features) == (64, 300)
+
+
+def test_quantizing_a_model_on_several_threads_equals_quantize_dynamic(tiny_bart_dir: Path) -> None:
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from transformers import AutoModelForSeq2SeqLM
+
+    ours = AutoModelForSeq2SeqLM.from_pretrained(tiny_bart_dir, use_safetensors=True)
+    theirs = AutoModelForSeq2SeqLM.from_pretrained(tiny_bart_dir, use_safetensors=True)
+    quantize_linear_int8(ours, group_rows=100)  # several groups, several workers
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        quantize_dynamic(theirs, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    ours_linear = {n: m for n, m in ours.named_modules() if isinstance(m, DynamicQuantizedLinear)}
+    theirs_linear = {n: m for n, m in theirs.named_modules() if isinstance(m, DynamicQuantizedLinear)}
+    assert ours_linear.keys() == theirs_linear.keys() and len(ours_linear) > 20
+    for name, module in ours_linear.items():
+        other = theirs_linear[name]
+        assert torch.equal(module.weight().int_repr(), other.weight().int_repr()), name
+        assert torch.equal(module.weight().q_per_channel_scales(), other.weight().q_per_channel_scales()), name
+        assert (module.bias() is None) == (other.bias() is None) and (
+            module.bias() is None or torch.equal(module.bias(), other.bias())
+        ), name
 
 
 @pytest.mark.parametrize("beams", [1, 3])
