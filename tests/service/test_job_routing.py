@@ -8,7 +8,6 @@ directory: the server without the model leaves the job to the one with it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,12 +22,10 @@ from models.loading import LoadSettings
 from service.app import create_app
 from service.jobs.records import Claim, Outcome
 from service.jobs.store import JobStore
-from service.jobs.tables import documents, metadata
+from service.jobs.tables import documents
 from service.settings import Settings
 from tests.fakes import FakeSummarizer
 
-# Read at import: the autouse fixture clears DOCSUM_* variables before each test.
-POSTGRES_URL = os.environ.get("DOCSUM_TEST_POSTGRES_URL")
 WITH_TINY = ["extractive", "tiny"]
 WITHOUT_TINY = ["extractive"]
 
@@ -39,19 +36,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("DOCSUM_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL and sets it)")
-    engine = create_engine(POSTGRES_URL)
-    metadata.drop_all(engine)  # every test starts from empty tables
-    engine.dispose()
-    yield POSTGRES_URL
 
 
 ReplicaFactory = Callable[..., JobStore]

@@ -7,35 +7,16 @@ lease cannot store a second result.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from service.jobs.records import Claim, IdempotencyConflict, Outcome
 from service.jobs.store import JobStore
-from service.jobs.tables import documents, metadata
-
-# Read at import: the autouse fixture clears DOCSUM_* variables before each test.
-POSTGRES_URL = os.environ.get("DOCSUM_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("DOCSUM_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL and sets it)")
-    engine = create_engine(POSTGRES_URL)
-    metadata.drop_all(engine)  # every test starts from empty tables
-    engine.dispose()
-    yield POSTGRES_URL
-
+from service.jobs.tables import documents
 
 StoreFactory = Callable[..., list[JobStore]]
 
