@@ -78,7 +78,11 @@ def render(sentences: Iterable[str], fmt: SummaryFormat) -> str:
     parts = [p for p in parts if p]
     if fmt == "bullets":
         return "\n".join(f"- {p}" for p in parts)
-    return " ".join(parts)
+    joined = parts[:1]
+    for previous, part in zip(parts, parts[1:], strict=False):
+        # Chinese and Japanese put no space between sentences ("。他"); other scripts do.
+        joined.append(part if _SPACELESS.match(previous[-1]) and _SPACELESS.match(part[0]) else " " + part)
+    return "".join(joined)
 
 
 def count_words(text: str) -> int:
@@ -86,6 +90,8 @@ def count_words(text: str) -> int:
     return len(_WORDISH.findall(text))
 
 
+# Han, kana, CJK punctuation and full-width forms: text in these scripts runs on without spaces.
+_SPACELESS = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _WORDISH = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
 
 
