@@ -10,6 +10,7 @@ text, and line structure (headings, paragraphs, lists).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def render(sentences: Iterable[str], fmt: SummaryFormat) -> str:
     if fmt == "bullets":
         return "\n".join(f"- {p}" for p in parts)
     joined = parts[:1]
-    for previous, part in zip(parts, parts[1:], strict=False):
+    for previous, part in itertools.pairwise(parts):
         # Chinese and Japanese put no space between sentences ("。他"); other scripts do.
         joined.append(part if _SPACELESS.match(previous[-1]) and _SPACELESS.match(part[0]) else " " + part)
     return "".join(joined)
