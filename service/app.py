@@ -18,7 +18,7 @@ from service.handlers.jobs import JobsHandler
 from service.handlers.summarize import SummarizeHandler
 from service.jobs.store import JobStore
 from service.jobs.worker import JobWorker
-from service.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from service.middleware import BodySizeLimitMiddleware, HeaderSizeLimitMiddleware, RequestIdMiddleware
 from service.routes import health, jobs, models, summarize
 from service.settings import Settings
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         max_bytes=settings.max_body_bytes,
         per_path={"/v1/jobs": settings.max_job_body_bytes},
     )
+    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 
