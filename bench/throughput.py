@@ -113,7 +113,7 @@ def way_ct2(converted: Path, docs: Path, beams: int, args: argparse.Namespace) -
 
 def way_batch(checkpoint: Path, docs: Path, beams: int, args: argparse.Namespace) -> Outcome:
     out = WORK / "batch-out.jsonl"
-    cmd = [DOCSUM, "batch", str(docs), "-o", str(out), "--model", str(checkpoint)]
+    cmd = [DOCSUM, "batch", str(docs), "-o", str(out), "--force", "--model", str(checkpoint)]  # over the last run
     cmd += ["--max-tokens", str(args.new_tokens), "--min-tokens", str(args.new_tokens), "--num-beams", str(beams)]
     marks: dict[str, float] = {}
 

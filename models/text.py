@@ -10,6 +10,7 @@ text, and line structure (headings, paragraphs, lists).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -78,7 +79,11 @@ def render(sentences: Iterable[str], fmt: SummaryFormat) -> str:
     parts = [p for p in parts if p]
     if fmt == "bullets":
         return "\n".join(f"- {p}" for p in parts)
-    return " ".join(parts)
+    joined = parts[:1]
+    for previous, part in itertools.pairwise(parts):
+        # Chinese and Japanese put no space between sentences ("。他"); other scripts do.
+        joined.append(part if _SPACELESS.match(previous[-1]) and _SPACELESS.match(part[0]) else " " + part)
+    return "".join(joined)
 
 
 def count_words(text: str) -> int:
@@ -86,6 +91,8 @@ def count_words(text: str) -> int:
     return len(_WORDISH.findall(text))
 
 
+# Han, kana, CJK punctuation and full-width forms: text in these scripts runs on without spaces.
+_SPACELESS = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _WORDISH = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
 
 

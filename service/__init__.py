@@ -2,6 +2,8 @@
 
 import os
 
+__version__ = "0.1.0"  # as pyproject.toml says (tests/service/test_cli.py checks)
+
 # Before torch loads OpenMP: idle worker threads sleep instead of spinning. On a busy
 # machine (the server's own event loop, or other processes, wanting the same cores)
 # spinning threads made model calls 2.4x slower; on an idle one it costs nothing

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
+from service import __version__
 from service.disconnect import CancelOnDisconnectMiddleware
 from service.engine import Engine
 from service.errors import install_error_handlers
@@ -18,13 +19,14 @@ from service.handlers.jobs import JobsHandler
 from service.handlers.summarize import SummarizeHandler
 from service.jobs.store import JobStore
 from service.jobs.worker import JobWorker
-from service.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from service.middleware import BodySizeLimitMiddleware, HeaderSizeLimitMiddleware, RequestIdMiddleware
+from service.openapi import install_openapi
 from service.routes import health, jobs, models, summarize
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
+VERSION = __version__
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.summarize_handler = SummarizeHandler(engine, settings)
     app.state.jobs_handler = JobsHandler(store, worker, engine, settings)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(summarize.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
@@ -83,6 +86,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         max_bytes=settings.max_body_bytes,
         per_path={"/v1/jobs": settings.max_job_body_bytes},
     )
+    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

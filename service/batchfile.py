@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import pydantic_core
+
 from models.runner import Document, DocumentError, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
 from service.schemas import batch_item
@@ -174,9 +176,10 @@ def _summarize_chunk(
 def parse_line(line: str, number: int) -> Entry:
     fallback_id = f"line-{number}"
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return _bad(fallback_id, f"line {number} is not valid JSON: {exc.msg}")
+        # Strict, like the HTTP bodies: a lone surrogate, deep nesting or a huge number is a bad line, not a crash.
+        record = pydantic_core.from_json(line)
+    except ValueError as exc:
+        return _bad(fallback_id, f"line {number} is not valid JSON: {exc}")
     if not isinstance(record, dict):
         return _bad(fallback_id, f"line {number} is not a JSON object")
     raw_id = record.get("id")

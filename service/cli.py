@@ -15,6 +15,7 @@ from models.acceleration import NOT_APPLICABLE, Acceleration
 from models.catalog import load_by_name_or_source, parse_model_entry, probe_source
 from models.errors import ModelError
 from models.types import ProgressEvent, Summarizer, SummaryEvent, SummaryOptions, TokenEvent
+from service import __version__
 from service.batchfile import count_lines, run_batch
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
@@ -38,6 +39,21 @@ BatchSize = Annotated[int | None, typer.Option(min=1, help="Documents per model 
 Truncation = Annotated[
     str, typer.Option(help="Input over the model's window: chunk (map-reduce), head (cut), or error.")
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"docsum {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """docsum: summaries of long documents."""
 
 
 @app.command()
@@ -121,6 +137,7 @@ def batch(
     batch_size: BatchSize = None,
     truncation: Truncation = "chunk",
     resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUTPUT if it holds anything.")] = False,
     engine: Annotated[
         str, typer.Option(help="local (this process) or ray (Ray Data actors, one model each: docs/scaling.md).")
     ] = "local",
@@ -148,6 +165,7 @@ def batch(
     """Summarize a JSONL file; exits 1 if any document failed."""
     if not source.is_file():
         _fail(f"no input file at {source}")
+    _check_output(output, resume, force)
     if engine not in ("local", "ray"):
         _fail("--engine must be local or ray")
     if engine == "local" and (ray_address is not None or workers is not None or gpus_per_worker is not None):
@@ -215,6 +233,14 @@ app.command("eval")(evaluate_command)
 
 def main() -> None:
     app()
+
+
+def _check_output(output: Path, resume: bool, force: bool) -> None:
+    """Never overwrite results by accident: a non-empty OUTPUT needs --resume or --force."""
+    if resume and force:
+        _fail("--resume keeps OUTPUT and --force overwrites it: choose one")
+    if not resume and not force and output.is_file() and output.stat().st_size > 0:
+        _fail(f"{output} exists and is not empty: --resume carries on from it, --force (-f) overwrites it")
 
 
 def _settings() -> Settings:

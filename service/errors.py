@@ -2,11 +2,12 @@
 
 Every error body is ``{"error": {"code", "message", "param"}, "request_id"}``;
 the framework's own 404, 405 and 422 are rewritten into it, and nothing ever
-answers with a stack trace.
+answers with a stack trace. ``ERROR_CODES`` is the one table of codes and their
+statuses; the README lists exactly these (``tests/test_readme.py``).
 
 ServiceError (status, code)          raised by handlers and the engine
-├── InvalidRequest        422  invalid_request, duplicate_id, too_many_documents, invalid_documents
-│                              (its error object lists the bad lines), idempotency_key_reused, ...
+├── InvalidRequest        422  invalid_request, invalid_json, empty_document, duplicate_id, too_many_documents,
+│                              invalid_documents (its error object lists the bad lines), idempotency_key_reused, ...
 ├── NotFound              404  job_not_found (also a job past its retention, or another caller's)
 ├── PayloadTooLarge       413  body_too_large, document_too_large
 ├── UnsupportedMediaType  415  unsupported_media_type
@@ -26,7 +27,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import InputTooLong, InvalidInput, ModelError, ModelUnavailable, UnknownModel, UnsupportedOption
@@ -83,20 +84,69 @@ class Overloaded(ServiceError):
         self.retry_after = max(1, int(retry_after))
 
 
-_MODEL_ERRORS: dict[type[ModelError], tuple[int, str]] = {
-    InputTooLong: (422, "input_too_long"),
-    UnknownModel: (404, "model_not_found"),
-    ModelUnavailable: (503, "model_unavailable"),
-    UnsupportedOption: (422, "unsupported_option"),
-    InvalidInput: (422, "invalid_input"),
+# Every code an error response can carry, with its status.
+ERROR_CODES: dict[str, int] = {
+    "bad_request": 400,
+    "model_not_found": 404,
+    "job_not_found": 404,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "document_too_large": 413,
+    "body_too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid_request": 422,
+    "invalid_json": 422,
+    "empty_document": 422,
+    "unsupported_option": 422,
+    "input_too_long": 422,
+    "invalid_input": 422,
+    "duplicate_id": 422,
+    "too_many_documents": 422,
+    "query_too_long": 422,
+    "invalid_documents": 422,
+    "idempotency_key_reused": 422,
+    "overloaded": 429,
+    "headers_too_large": 431,
+    "internal_error": 500,
+    "model_unavailable": 503,
+    "not_ready": 503,
 }
+# Codes one document gets inside a 200: a batch item, a job's result line, a `docsum batch` line.
+DOCUMENT_ERROR_CODES = (
+    "empty_document",
+    "document_too_large",
+    "input_too_long",
+    "invalid_input",
+    "summarization_failed",
+    "invalid_line",
+)
+# Codes of the problems a 422 invalid_documents lists, one per bad line or document of a job.
+PROBLEM_CODES = (
+    "invalid_line",
+    "invalid_encoding",
+    "invalid_document",
+    "duplicate_id",
+    "empty_document",
+    "document_too_large",
+)
+# Job ids and other caller-given names are echoed at most this long.
+ECHO_CHARS = 64
+
+_MODEL_ERRORS: dict[type[ModelError], str] = {
+    InputTooLong: "input_too_long",
+    UnknownModel: "model_not_found",
+    ModelUnavailable: "model_unavailable",
+    UnsupportedOption: "unsupported_option",
+    InvalidInput: "invalid_input",
+}
+# The framework's own errors, by status: each code is in ERROR_CODES with that status.
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
-    406: "not_acceptable",
     413: "body_too_large",
     415: "unsupported_media_type",
+    431: "headers_too_large",
 }
 
 
@@ -142,7 +192,13 @@ async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
 
 def model_error_status(exc: ModelError) -> tuple[int, str]:
     """The HTTP status and error code of a model-library exception."""
-    return next((mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), (422, "invalid_request"))
+    code = next((mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), "invalid_request")
+    return ERROR_CODES[code], code
+
+
+def shorten(value: str, limit: int = ECHO_CHARS) -> str:
+    """A caller's string as an error message may echo it: at most ``limit`` characters."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def model_error_details(exc: ModelError) -> dict[str, object]:
@@ -164,6 +220,28 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(request, 422, "invalid_request", message, param)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette's Allow names the first route of the path only (POST, not GET, for /v1/jobs).
+        allow = ", ".join(allowed_methods(request))
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        headers = {**(headers or {}), "Allow": allow}
+    code = _HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
+    return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document gives the request's path, HEAD with GET, and OPTIONS."""
+    methods = {"OPTIONS"}
+    segments = request.url.path.rstrip("/").split("/")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = template.rstrip("/").split("/")
+        if len(parts) == len(segments) and all(
+            part == segment or (part.startswith("{") and segment) for part, segment in zip(parts, segments, strict=True)
+        ):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

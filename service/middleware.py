@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: a request id on every exchange, and a cap on body size."""
+"""Pure ASGI middleware: a request id on every exchange, and caps on header and body size."""
 
 from __future__ import annotations
 
@@ -93,6 +93,28 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         request_id = scope.get("state", {}).get("request_id")
         await send_json(send, 413, error_body("body_too_large", _too_large(limit), None, request_id))
+
+
+class HeaderSizeLimitMiddleware:
+    """Refuses requests whose headers (names and values together) pass ``max_bytes``: 431, in the envelope.
+
+    uvicorn itself answers what it cannot parse (a request line over 64 KiB, a bad chunk size) with a
+    plain-text 400 before any of this runs.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) for name, value in scope.get("headers", []))
+            if size > self.max_bytes:
+                request_id = scope.get("state", {}).get("request_id")
+                message = f"the request headers are larger than {self.max_bytes} bytes"
+                await send_json(send, 431, error_body("headers_too_large", message, None, request_id))
+                return
+        await self.app(scope, receive, send)
 
 
 def _too_large(limit: int) -> str:

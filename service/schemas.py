@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 
 from models.runner import DocumentResult
 from models.types import Summary, SummaryOptions
@@ -12,8 +13,15 @@ from models.types import Summary, SummaryOptions
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
 
 
+# What the server refuses, said in the schema too: a document needs a character other than white space.
+NOT_BLANK: JsonDict = {"minLength": 1, "pattern": r"\S"}
+_GENERATIVE = "seq2seq only: extractive models refuse it (422 unsupported_option)."
+_EXTRACTIVE = "extractive only: seq2seq models refuse it (422 unsupported_option)."
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict types: `true` is not 1 and "yes" is not a boolean (422 invalid_request).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class SummaryParams(_Strict):
@@ -22,26 +30,31 @@ class SummaryParams(_Strict):
     model: str | None = Field(None, pattern=_MODEL_NAME, description="Catalog name; the default model if omitted.")
     length: Literal["short", "medium", "long"] | None = Field(None, description="A length preset.")
     max_tokens: int | None = Field(None, ge=1, le=4096, description="Most tokens (words for extractive) to output.")
-    min_tokens: int | None = Field(None, ge=0, le=4096, description="Fewest tokens (words for extractive) to output.")
-    num_beams: int | None = Field(None, ge=1, le=16, description="Beam search width (seq2seq only).")
-    length_penalty: float | None = Field(None, ge=-10, le=10, description="Beam length penalty (seq2seq only).")
-    no_repeat_ngram_size: int | None = Field(None, ge=0, le=16, description="Block repeated n-grams (seq2seq only).")
-    sentences: int | None = Field(None, ge=1, le=200, description="Exact sentence count (extractive only).")
-    format: Literal["paragraph", "bullets"] = Field("paragraph", description="One paragraph, or one `- ` line each.")
-    query: str | None = Field(
-        None, min_length=1, description="Favour sentences relevant to this text (extractive only)."
+    min_tokens: int | None = Field(
+        None,
+        ge=0,
+        le=4096,
+        description="Fewest tokens (words for extractive) to output; at most max_tokens (else 422 invalid_request).",
     )
+    num_beams: int | None = Field(None, ge=1, le=16, description=f"Beam search width; {_GENERATIVE}")
+    length_penalty: float | None = Field(None, ge=-10, le=10, description=f"Beam length penalty; {_GENERATIVE}")
+    no_repeat_ngram_size: int | None = Field(None, ge=0, le=16, description=f"Block repeated n-grams; {_GENERATIVE}")
+    sentences: int | None = Field(None, ge=1, le=200, description=f"Exact sentence count; {_EXTRACTIVE}")
+    format: Literal["paragraph", "bullets"] = Field("paragraph", description="One paragraph, or one `- ` line each.")
+    query: str | None = Field(None, min_length=1, description=f"Favour sentences relevant to this text; {_EXTRACTIVE}")
     truncation: Literal["chunk", "head", "error"] = Field(
         "chunk",
         description="Input longer than the model's window: summarize it in chunks (map-reduce), keep its head, "
         "or refuse it (422 input_too_long).",
     )
 
-    @model_validator(mode="after")
-    def _check_lengths(self) -> SummaryParams:
-        if self.min_tokens is not None and self.max_tokens is not None and self.min_tokens > self.max_tokens:
+    @field_validator("min_tokens")
+    @classmethod
+    def _at_most_max_tokens(cls, value: int | None, info: ValidationInfo) -> int | None:
+        maximum = info.data.get("max_tokens")
+        if value is not None and maximum is not None and value > maximum:
             raise ValueError("min_tokens must not exceed max_tokens")
-        return self
+        return value
 
     def to_options(self) -> SummaryOptions:
         return SummaryOptions(
@@ -59,22 +72,40 @@ class SummaryParams(_Strict):
 
 
 class SummarizeRequest(SummaryParams):
-    text: str = Field(min_length=1, description="The document.")
+    # Blank text is refused by the handler with 422 empty_document, as on every other path.
+    text: str = Field(
+        description="The document: at least one character other than white space (else 422 empty_document).",
+        json_schema_extra=NOT_BLANK,
+    )
     stream: bool = Field(
         False,
         description="Answer with server-sent events: `progress` per chunk, `token` text deltas (greedy single pass), "
-        "then `summary` (this same response) or `error` (the error envelope).",
+        "then `summary` (this same response) or `error` (the error envelope) if the model fails mid-way. "
+        "The stream starts once the model has begun: a request refused before that gets a plain error status.",
     )
 
 
 class BatchDocument(_Strict):
     id: str = Field(min_length=1, max_length=256)
     # Not checked here: an empty or oversized document fails alone, not the batch.
-    text: str
+    text: str = Field(description="A blank or oversized document fails alone: its item carries the error.")
 
 
 class BatchRequest(SummaryParams):
     documents: list[BatchDocument] = Field(min_length=1)
+
+
+class ErrorObject(BaseModel):
+    code: str = Field(description="One of the codes listed in the README; some carry extra fields.")
+    message: str
+    param: str | None = Field(description="The request field, header or parameter at fault, if one is.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorObject
+    request_id: str | None = Field(description="Also in the X-Request-ID header.")
 
 
 class SentenceOut(BaseModel):

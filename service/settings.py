@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_document_chars: int = Field(200_000, ge=1, description="Characters per document; more is refused (413).")
     max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Request headers, names and values together; more is refused (431)."
+    )
     max_query_chars: int = Field(1000, ge=1, description="Characters in a `query`.")
     log_level: str = Field("info", description="Python logging level.")
     data_dir: Path = Field(

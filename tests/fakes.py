@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from models.errors import UnsupportedOption
+from models.errors import InputTooLong, UnsupportedOption
 from models.text import count_words, render
 from models.types import EventSink, ProgressEvent, Summary, SummaryOptions, TokenEvent
 
@@ -13,7 +13,8 @@ FAIL_MARKER = "PLEASE-FAIL"
 
 
 class FakeSummarizer:
-    """Summary = the first five words. A text containing FAIL_MARKER makes its batch raise."""
+    """Summary = the first five words. A text containing FAIL_MARKER makes its batch raise; one over
+    ``max_input_tokens`` words with truncation "error" is refused (InputTooLong), as a seq2seq model does."""
 
     kind = "seq2seq"
 
@@ -43,6 +44,9 @@ class FakeSummarizer:
             self.calls.append(list(texts))
             self.threads.add(threading.current_thread().name)
         try:
+            longest = max((count_words(text) for text in texts), default=0)
+            if options.truncation == "error" and longest > self._max_input_tokens:
+                raise InputTooLong(longest, self._max_input_tokens)
             if on_event is not None:
                 for index, text in enumerate(texts):
                     on_event(ProgressEvent(index, 1, 1, 0))

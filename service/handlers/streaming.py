@@ -2,6 +2,9 @@
 
 The model runs on its engine worker thread; its events cross into the event loop
 through ``call_soon_threadsafe`` and leave as SSE frames in the order they happened.
+The stream starts only once the work has produced its first event (or finished):
+whatever fails before that (a full queue, an unsupported option, an input over the
+window) is raised to the caller as a plain error status, not a 200 with an error event.
 """
 
 from __future__ import annotations
@@ -14,34 +17,54 @@ from collections.abc import AsyncIterator
 from fastapi.sse import format_sse_event
 
 from models.errors import ModelError
-from models.types import ProgressEvent, SummaryEvent, SummaryOptions, TokenEvent
+from models.types import ProgressEvent, Summary, SummaryEvent, SummaryOptions, TokenEvent
 from service.engine import Engine
 from service.errors import ServiceError, error_body, model_error_details, model_error_status
 from service.schemas import SummarizeResponse
 
 logger = logging.getLogger(__name__)
 
+# Put on the queue when the work ends, after every event it sent.
+_DONE = object()
 
-async def summary_events(
+
+async def start_summary_events(
     engine: Engine, model: str, text: str, options: SummaryOptions, request_id: str | None
 ) -> AsyncIterator[bytes]:
+    """Start the work and wait for its first event; what fails before that is raised here."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[SummaryEvent] = asyncio.Queue()
+    queue: asyncio.Queue[SummaryEvent | object] = asyncio.Queue()
 
     def on_event(event: SummaryEvent) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, event)
 
     work = asyncio.ensure_future(engine.summarize(model, [text], options, on_event=on_event))
+    # Events reach the queue through the loop before the work's own completion does, so this comes last.
+    work.add_done_callback(lambda _: queue.put_nowait(_DONE))
     try:
-        while True:
-            next_event = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({next_event, work}, return_when=asyncio.FIRST_COMPLETED)
-            if next_event not in done:
-                next_event.cancel()
-                break
-            yield _frame(next_event.result())
-        while not queue.empty():
-            yield _frame(queue.get_nowait())
+        first = await queue.get()
+        failure = work.exception() if first is _DONE else None
+        if failure is not None:
+            raise failure
+    except BaseException:
+        work.cancel()  # refused, or the client left while waiting: nothing waits for the work any more
+        raise
+    return _frames(first, queue, work, model, options, request_id)
+
+
+async def _frames(
+    first: SummaryEvent | object,
+    queue: asyncio.Queue[SummaryEvent | object],
+    work: asyncio.Future[list[Summary]],
+    model: str,
+    options: SummaryOptions,
+    request_id: str | None,
+) -> AsyncIterator[bytes]:
+    event = first
+    try:
+        while event is not _DONE:
+            yield _frame(event)  # type: ignore[arg-type]
+            event = await queue.get()
         [summary] = work.result()
         response = SummarizeResponse.build(summary, model, options)
         yield format_sse_event(event="summary", data_str=response.model_dump_json())

@@ -9,15 +9,25 @@ from pydantic import BaseModel, Field
 
 from service.jobs.records import JobRecord
 from service.jobs.routing import NOT_SERVED, waiting_message
-from service.schemas import BatchDocument, SummaryParams
+from service.schemas import NOT_BLANK, BatchDocument, SummaryParams
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobDocument(BatchDocument):
+    """A job's document: unlike a batch item, a bad one refuses the whole job (422 invalid_documents)."""
+
+    text: str = Field(
+        description="At least one character other than white space, at most DOCSUM_MAX_DOCUMENT_CHARS characters, "
+        "no U+0000.",
+        json_schema_extra=NOT_BLANK,
+    )
 
 
 class JobRequest(SummaryParams):
     """JSON form of a job; the same job can be uploaded as a JSONL file (multipart field `file`)."""
 
-    documents: list[BatchDocument] = Field(min_length=1)
+    documents: list[JobDocument] = Field(min_length=1)
 
 
 class JobProgress(BaseModel):

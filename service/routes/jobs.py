@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from service.handlers.jobs import JobsHandler
 from service.jobs.schemas import JobList, JobOut, JobRequest, JobStatus
+from service.routes.responses import error_responses
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -23,7 +24,7 @@ _UPLOAD_FORM = {
     },
     "additionalProperties": {"type": "string", "description": "any other summary option, as in the JSON body"},
 }
-# BatchDocument is in the components already (the batch endpoint uses it), so the reference resolves.
+# JobDocument joins the components in service.openapi, so the reference resolves.
 _JSON_BODY = {
     key: value
     for key, value in JobRequest.model_json_schema(ref_template="#/components/schemas/{model}").items()
@@ -38,7 +39,7 @@ _SUBMIT_BODY: dict[str, Any] = {
         },
     }
 }
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such job, or it expired"}}
+_NOT_FOUND = error_responses(404, s404="No such job, or it expired, or another caller's (job_not_found)")
 
 
 def _handler(request: Request) -> JobsHandler:
@@ -51,13 +52,15 @@ def _handler(request: Request) -> JobsHandler:
     status_code=202,
     response_model=JobOut,
     openapi_extra=_SUBMIT_BODY,
-    responses={
-        404: {"description": "Unknown model"},
-        413: {"description": "Body too large"},
-        415: {"description": "Neither JSON nor a multipart upload"},
-        422: {"description": "Invalid options or documents (all listed); Idempotency-Key reused"},
-        503: {"description": "Model unavailable"},
-    },
+    responses=error_responses(
+        404,
+        413,
+        415,
+        422,
+        503,
+        s415="Neither JSON nor a multipart upload (unsupported_media_type)",
+        s422="Invalid JSON, options or documents (invalid_documents lists every bad one); Idempotency-Key reused",
+    ),
 )
 async def submit_job(request: Request, response: Response) -> JobOut:
     """Store a job of many documents (JSON, or a JSONL upload) and run it in the background.
@@ -71,7 +74,7 @@ async def submit_job(request: Request, response: Response) -> JobOut:
     return job
 
 
-@router.get("", response_model=JobList)
+@router.get("", response_model=JobList, responses=error_responses(422))
 async def list_jobs(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -101,5 +104,6 @@ async def job_results(job_id: str, request: Request) -> StreamingResponse:
 
 @router.delete("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
 async def cancel_job(job_id: str, request: Request) -> JobOut:
-    """Cancel a queued or running job; documents already done keep their results."""
+    """Cancel a queued or running job. The job stays readable until it expires: its status, and the results of
+    documents finished before the cancel (GET .../results answers 200)."""
     return await _handler(request).cancel(request, job_id)

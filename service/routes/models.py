@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from service.routes.responses import error_responses
+
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
@@ -29,7 +31,7 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, responses=error_responses())
 async def list_models(request: Request) -> ModelList:
     """Every catalog model: whether it is loaded, or why it cannot be."""
     registry = request.app.state.engine.registry

@@ -8,17 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse
 
 from service.handlers.summarize import SummarizeHandler
+from service.routes.body import JsonBodyRoute
+from service.routes.responses import error_responses
 from service.schemas import BatchRequest, BatchResponse, SummarizeRequest, SummarizeResponse
 
-router = APIRouter(prefix="/v1", tags=["summarize"])
+router = APIRouter(prefix="/v1", tags=["summarize"], route_class=JsonBodyRoute)
 
 _STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {"description": "stream: true"}}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown model"},
-    413: {"description": "Body or document too large"},
-    422: {"description": "Invalid request or option"},
-    503: {"description": "Model unavailable"},
-}
+_ERRORS = error_responses(404, 413, 415, 422, 429, 503)
 
 
 def _handler(request: Request) -> SummarizeHandler:

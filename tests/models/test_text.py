@@ -105,3 +105,17 @@ def test_render_paragraph_and_bullets() -> None:
 def test_count_words_counts_cjk_characters() -> None:
     assert count_words("two words") == 2
     assert count_words("日本語 ok") == 4
+
+
+@pytest.mark.parametrize(
+    ("sentences", "expected"),
+    [
+        (["他来了。", "她走了！", "真的吗？"], "他来了。她走了！真的吗？"),
+        (["「行くよ。」", "と彼は言った。"], "「行くよ。」と彼は言った。"),
+        (["今日は晴れです。", "Then English.", "And more."], "今日は晴れです。 Then English. And more."),
+        (["यह पहला वाक्य है।", "यह दूसरा है।"], "यह पहला वाक्य है। यह दूसरा है।"),
+        (["첫 문장입니다.", "둘째 문장입니다."], "첫 문장입니다. 둘째 문장입니다."),
+    ],
+)
+def test_chinese_and_japanese_sentences_are_joined_without_a_space(sentences: list[str], expected: str) -> None:
+    assert render(sentences, "paragraph") == expected

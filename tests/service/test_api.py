@@ -121,10 +121,10 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
     [
         ({"text": "x", "unknown": 1}, "invalid_request", "unknown"),
         ({}, "invalid_request", "text"),
-        ({"text": ""}, "invalid_request", "text"),
+        ({"text": ""}, "empty_document", "text"),
         ({"text": "x", "num_beams": 0}, "invalid_request", "num_beams"),
         ({"text": "x", "format": "html"}, "invalid_request", "format"),
-        ({"text": "x", "min_tokens": 9, "max_tokens": 3}, "invalid_request", None),
+        ({"text": "x", "min_tokens": 9, "max_tokens": 3}, "invalid_request", "min_tokens"),
         ({"text": "x", "model": "../../etc/passwd"}, "invalid_request", "model"),
         ({"text": "x", "sentences": 2}, "unsupported_option", "sentences"),
         ({"text": "x", "query": "q" * 1001}, "query_too_long", "query"),

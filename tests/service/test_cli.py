@@ -150,3 +150,42 @@ def test_summarize_stream_prints_progress_and_text(tiny_bart_dir: Path, tmp_path
     assert "map: chunk 1/" in result.output
     error = runner.invoke(app, ["summarize", str(path), "--model", str(tiny_bart_dir), "--truncation", "error"])
     assert error.exit_code == 2 and "tokens" in error.output
+
+
+def test_batch_refuses_to_overwrite_a_non_empty_output_without_resume_or_force(
+    batch_input: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "precious", "summary": "hours of work"}\n')
+    refused = runner.invoke(app, ["batch", str(batch_input), "-o", str(out)])
+    assert refused.exit_code == 2
+    assert "--resume" in refused.output and "--force" in refused.output
+    assert out.read_text() == '{"id": "precious", "summary": "hours of work"}\n'
+    both = runner.invoke(app, ["batch", str(batch_input), "-o", str(out), "--resume", "--force"])
+    assert both.exit_code == 2 and out.read_text().startswith('{"id": "precious"')
+    forced = runner.invoke(app, ["batch", str(batch_input), "-o", str(out), "-f"])
+    assert forced.exit_code == 1, forced.output  # two bad lines, as in the first test
+    assert [row["id"] for row in read_jsonl(out)] == ["first", "line-2", "7", "no-text", "last"]
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    assert runner.invoke(app, ["batch", str(batch_input), "-o", str(empty)]).exit_code == 1
+
+
+def test_version_is_the_package_version() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"docsum {pyproject['project']['version']}"
+
+
+def test_a_bad_jsonl_line_of_any_shape_is_an_error_line_not_a_crash(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    lines = ["[" * 100_000 + "]" * 100_000, '{"id": "s", "text": "x \\ud800"}', '{"id": 1, "n": ' + "9" * 5000 + "}"]
+    source.write_text("\n".join([*lines, json.dumps({"id": "ok", "text": "Fine. Words."})]) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    rows = read_jsonl(out)
+    assert [row.get("error", {}).get("code") for row in rows] == ["invalid_line"] * 3 + [None]  # type: ignore[attr-defined]

@@ -86,7 +86,13 @@ def test_bad_lines_of_an_upload_are_all_named_and_nothing_is_stored(client: Test
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_documents"
-    assert [(p["position"], p["code"]) for p in error["problems"]] == [(2, "invalid_line"), (3, "invalid_line")]
+    # Every problem in one answer: bad lines and a duplicate id alike, in line order.
+    assert [(p["position"], p["code"]) for p in error["problems"]] == [
+        (1, "duplicate_id"),
+        (2, "invalid_line"),
+        (3, "invalid_line"),
+        (4, "duplicate_id"),
+    ]
     assert client.get("/v1/jobs").json() == {"jobs": []}
 
 
@@ -278,5 +284,5 @@ def test_the_openapi_document_describes_both_job_bodies(client: TestClient) -> N
     spec = client.get("/openapi.json").json()
     content = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "multipart/form-data"}
-    assert content["application/json"]["schema"]["properties"]["documents"]["items"]["$ref"].endswith("/BatchDocument")
-    assert "BatchDocument" in spec["components"]["schemas"]
+    assert content["application/json"]["schema"]["properties"]["documents"]["items"]["$ref"].endswith("/JobDocument")
+    assert "JobDocument" in spec["components"]["schemas"]

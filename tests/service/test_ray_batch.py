@@ -96,7 +96,8 @@ def test_ray_engine_resumes_after_a_torn_line(source: Path, tmp_path: Path, tiny
 def test_ray_engine_stops_on_options_the_model_refuses(source: Path, tmp_path: Path, tiny_model: str) -> None:
     out = tmp_path / "out.jsonl"
     out.write_text("an earlier run's output\n")
-    code, output = batch(source, out, tiny_model, "--engine", "ray", "--sentences", "2")
+    # --force: a non-empty OUT is otherwise refused before anything starts.
+    code, output = batch(source, out, tiny_model, "--engine", "ray", "--sentences", "2", "--force")
     assert code == 2
     assert "docsum: `sentences` is for extractive models" in output
     assert out.read_text() == "an earlier run's output\n"  # nothing was written, nothing was lost
