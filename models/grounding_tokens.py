@@ -33,7 +33,9 @@ _PIECE = re.compile(
     rf"|(?P<cjk>[{_CJK}])"
     rf"|(?P<clitic>['’](?:s|re|ve|ll|d|m))(?!{_LETTERS})"
     r"|(?P<pct>%)"
+    r"|(?P<currency>[£$€¥])"
 )
+_new = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (the hot loop)
 _NUMBER_PARTS = re.compile(r"([\d., ]*\d)(st|nd|rd|th|bn|m|k|s)?$")
 
 NUMBER = "number"
@@ -77,6 +79,7 @@ _SYNONYMS = {
     "gov": "governor", "sen": "senator", "gen": "general", "sgt": "sergeant", "lt": "lieutenant",
     "capt": "captain", "prof": "professor", "mt": "mount", "km": "kilometre", "kg": "kilogram",
     "ca": "can", "wo": "will", "sha": "shall",  # "ca n't", "wo n't"
+    "pound": "£", "pounds": "£", "dollar": "$", "dollars": "$", "euro": "€", "euros": "€", "yen": "¥",
 }  # fmt: skip
 # Letters with periods: "U.S." is the country, never the pronoun.
 _ABBREVIATIONS = {"us": "USA", "usa": "USA", "uk": "UK", "un": "UN", "eu": "EU"}
@@ -148,30 +151,32 @@ _SCALE = "scale"
 def tokenize(text: str) -> list[Token]:
     """The tokens of ``text`` in order; "two million" and "per cent" are one token each."""
     out: list[Token] = []
-    append = out.append
-    special = False  # numbers, scale words and pairs need the merge pass
+    special: list[int] = []  # numbers, scale words and pair starts: the merge pass looks at these only
     for match in _PIECE.finditer(text):
         group = match.lastgroup
         if group == "word":
             key, kind, capitalized, inflected = _word(match.group())
-            special = special or kind in _SPECIAL_KINDS or key in _PAIR_FIRSTS
-            append(Token(key, match.start(), match.end(), kind, capitalized, inflected))
+            if kind in _SPECIAL_KINDS or key in _PAIR_FIRSTS:
+                special.append(len(out))
+            out.append(_new(Token, (key, match.start(), match.end(), kind, capitalized, inflected)))
         elif group == "num":
-            special = True
-            append(Token(_number_key(match.group()), match.start(), match.end(), NUMBER, False))
+            special.append(len(out))
+            out.append(_new(Token, (_number_key(match.group()), match.start(), match.end(), NUMBER, False, False)))
         elif group == "cjk":
-            append(Token(match.group(), match.start(), match.end(), WORD, False))
+            out.append(_new(Token, (match.group(), match.start(), match.end(), WORD, False, False)))
         elif group == "abbr":
             piece = match.group()
             lower = piece.replace(".", "").lower()
             key = _ABBREVIATIONS.get(lower) or _stem(lower)
-            append(Token(key, match.start(), match.end(), WORD, piece[0].isupper()))
+            out.append(_new(Token, (key, match.start(), match.end(), WORD, piece[0].isupper(), False)))
         elif group == "neg":
-            append(Token("not", match.start(), match.end(), FUNCTION, False))
+            out.append(_new(Token, ("not", match.start(), match.end(), FUNCTION, False, False)))
         elif group == "pct":
-            append(Token("%", match.start(), match.end(), WORD, False))
+            out.append(_new(Token, ("%", match.start(), match.end(), WORD, False, False)))
+        elif group == "currency":  # matches "pounds" and "dollars"; a symbol alone claims nothing
+            out.append(_new(Token, (match.group(), match.start(), match.end(), FUNCTION, False, False)))
         # a clitic ("'s", "'re") carries no content
-    return _merge(out) if special else out
+    return _merge(out, special) if special else out
 
 
 def source_keys(keys: set[str]) -> set[str]:
@@ -243,27 +248,29 @@ def _format(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
-def _merge(raw: list[Token]) -> list[Token]:
+def _merge(raw: list[Token], special: list[int]) -> list[Token]:
     """Numbers with their number and scale words; two words that name one thing ("per cent")."""
     out: list[Token] = []
-    i = 0
-    while i < len(raw):
+    position = 0
+    for i in special:
+        if i < position:
+            continue  # taken into the number or pair before it
+        out.extend(raw[position:i])
         token = raw[i]
+        position = i + 1
         if token.kind in (NUMBER, _NUMWORD) and _value(token.key) is not None:
-            merged, i = _number_run(raw, i)
+            merged, position = _number_run(raw, i)
             out.append(merged)
-            continue
-        pair = _PAIRS.get((token.key, raw[i + 1].key)) if i + 1 < len(raw) else None
-        if pair is not None:
-            out.append(Token(pair, token.start, raw[i + 1].end, WORD, token.capitalized))
-            i += 2
-            continue
-        if token.kind == _SCALE:  # "millions of", "hundreds of": a word here
-            token = token._replace(key=_stem(token.key), kind=WORD)
+        elif i + 1 < len(raw) and (token.key, raw[i + 1].key) in _PAIRS:
+            out.append(token._replace(key=_PAIRS[token.key, raw[i + 1].key], end=raw[i + 1].end, kind=WORD))
+            position = i + 2
+        elif token.kind == _SCALE:  # "millions of", "hundreds of": a word here
+            out.append(token._replace(key=_stem(token.key), kind=WORD))
         elif token.kind == _NUMWORD:
-            token = token._replace(kind=NUMBER)
-        out.append(token)
-        i += 1
+            out.append(token._replace(kind=NUMBER))
+        else:
+            out.append(token)
+    out.extend(raw[position:])
     return out
 
 
@@ -291,6 +298,10 @@ def _number_run(raw: list[Token], i: int) -> tuple[Token, int]:
                 current = 0.0
         elif token.kind == _NUMWORD and worded and _continues(total + current, current, float(token.key)):
             current += float(token.key)
+        elif j == i + 1 and token.key in _SUFFIX_SCALES and token.end - token.start <= 2:
+            current *= _SUFFIX_SCALES[token.key]  # tokenized "£ 1.5 m"
+            j += 1
+            break
         else:
             break
         j += 1
