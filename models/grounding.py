@@ -44,7 +44,7 @@ NUMBER_WEIGHT = 2.0
 PARAPHRASE_WEIGHT = 0.5
 # Trigram coverage below which phrasing earns nothing, and the cost of phrasing that earns nothing.
 COPY_FLOOR = 0.5
-PHRASING_COST = 1.0
+PHRASING_COST = 0.75
 # Evidence: at most this many ranges per sentence, each adding this share of the sentence's content.
 MAX_EVIDENCE = 3
 MIN_GAIN = 0.1
