@@ -17,13 +17,16 @@ The score is lexical, measured against human judgments (QAGS). Two things lower 
   word sharing its first 4 letters with a source word 0.15, as those are mostly
   paraphrase);
 - phrasing not found in the source: with ``t`` the share of the sentence's word
-  trigrams that occur in a source sentence, ``1 - clip(2t - 1)`` costs up to 1. It
-  catches the splices of extractive-looking models ("patients stop taking medication
-  no longer exist"), and is flat below ``t = 0.5`` so that paraphrase is not punished
-  for being paraphrase.
+  trigrams that occur in a source sentence, ``0.75 * (1 - clip(2t - 1))``. It catches
+  the splices of extractive-looking models ("patients stop taking medication no
+  longer exist"), and is flat below ``t = 0.5`` so that paraphrase is not punished
+  for how far it rewords.
 
-So a sentence copied from the source scores 1, a faithful paraphrase whose words are
-all in the source about 0.37, and each unsupported name or number pulls it lower.
+``supported = exp(-cost)``: a sentence copied from the source scores 1, a paraphrase
+whose words are all in the source about 0.47 (the words are there; the relation
+between them cannot be checked lexically), and each unsupported word pulls it lower.
+The summary's ``consistency`` is the mean over its sentences (QAGS-CNN labels are
+the share of supported sentences).
 """
 
 from __future__ import annotations
@@ -116,10 +119,11 @@ class SourceIndex:
         keys: set[str] = set()
         self._grams: set[tuple[str, ...]] = set()
         self._postings: dict[str, list[int]] = {}
-        for number, (start, end) in enumerate(_merged_regions(regions, len(source))):
+        spans = _merged_regions(regions, len(source))
+        for number, (start, end) in enumerate(spans):
             for sentence, tokens in _sentences_with_tokens(source[start:end], start):
                 self._add_sentence(sentence, tokens, number, keys)
-        self.keys = source_keys(keys)
+        self.keys = source_keys(keys, "\n".join(source[start:end] for start, end in spans))
         self._prefixes = {k[:_NEAR_PREFIX] for k in self.keys if len(k) > _NEAR_PREFIX}
         count = len(self.sentences)
         self._idf = {k: math.log((count + 1) / (len(ids) + 0.5)) for k, ids in self._postings.items()}

@@ -36,6 +36,7 @@ _PIECE = re.compile(
     r"|(?P<currency>[£$€¥])"
 )
 _new = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (the hot loop)
+_SPACED_DECIMAL = re.compile(r"(?<![\d.])(\d+) \. (\d+)")
 _NUMBER_PARTS = re.compile(r"([\d., ]*\d)(st|nd|rd|th|bn|m|k|s)?$")
 
 NUMBER = "number"
@@ -179,9 +180,19 @@ def tokenize(text: str) -> list[Token]:
     return _merge(out, special) if special else out
 
 
-def source_keys(keys: set[str]) -> set[str]:
-    """The keys a source offers for matching: its own, plus the other readings of ambiguous words."""
-    return keys | {_ALSO[k] for k in keys & _ALSO.keys()}
+def source_keys(keys: set[str], text: str) -> set[str]:
+    """The keys a source offers for matching: its own, plus the other readings of ambiguous text.
+
+    A lower-case "us" may be the country; tokenized "7 . 8" may be a sentence ending in
+    7 and one starting with 8 (the sentence splitter cuts it there).
+    """
+    extra = {_ALSO[k] for k in keys & _ALSO.keys()}
+    for match in _SPACED_DECIMAL.finditer(text):
+        extra.add(_number_key(match.group(1)))
+        after = tokenize(text[match.start(2) : match.start(2) + 40])  # "3 billion" as the next sentence reads it
+        if after:
+            extra.add(after[0].key)
+    return keys | extra
 
 
 def is_date(key: str) -> bool:
