@@ -32,6 +32,7 @@ the share of supported sentences).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -272,16 +273,16 @@ def _sentences_with_tokens(text: str, shift: int) -> Iterable[tuple[Sentence, li
     """
     sentences = split_sentences(text)
     tokens = tokenize(text)
-    position = 0
+    starts = [t.start for t in tokens]
     for index, sentence in enumerate(sentences):
+        first = bisect_left(starts, sentence.offset) if index else 0
         end = sentences[index + 1].offset if index + 1 < len(sentences) else len(text)
-        own: list[Token] = []
-        while position < len(tokens) and tokens[position].start < end:
-            token = tokens[position]
-            own.append(token._replace(start=token.start + shift, end=token.end + shift) if shift else token)
-            position += 1
-        moved = Sentence(sentence.text, sentence.offset + shift, sentence.length) if shift else sentence
-        yield moved, own
+        own = tokens[first : bisect_left(starts, end, first)]
+        if shift:
+            own = [t._replace(start=t.start + shift, end=t.end + shift) for t in own]
+            yield Sentence(sentence.text, sentence.offset + shift, sentence.length), own
+        else:
+            yield sentence, own
 
 
 __all__ = ["Evidence", "GroundedSentence", "Grounding", "SourceIndex", "Span", "ground"]
