@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -41,6 +42,7 @@ from typing import Any
 from models.grounding_flags import Span, is_cased, quoted_ranges, unsupported_spans
 from models.grounding_tokens import FUNCTION, NUMBER, Token, source_keys, tokenize
 from models.text import Sentence, split_sentences
+from models.types import ChunkSummary
 
 # Log-space cost of one unsupported content word, and the multipliers by kind of word.
 NOVEL_COST = 0.3
@@ -110,6 +112,39 @@ def ground(source: str, summary: str, *, regions: Sequence[tuple[int, int]] | No
     return SourceIndex(source, regions=regions).ground(summary)
 
 
+def ground_chunked(source: str, summary: str, chunks: Sequence[ChunkSummary]) -> Grounding:
+    """Grounding of a map-reduce summary: each sentence's evidence is searched in the chunks that fed it.
+
+    A summary sentence was fed by the chunks whose partial summaries (the map step's
+    ``ChunkSummary.summary``) hold its words, found the way evidence is found; its
+    evidence is then searched in those chunks of the source only. A sentence that
+    matches no partial summary is searched in every chunk. What counts as unsupported
+    is judged against all the chunks.
+    """
+    if not chunks:
+        return ground(source, summary)
+    index = SourceIndex(source, regions=[(c.offset, c.length) for c in chunks])
+    spans: list[tuple[int, int]] = []  # each partial summary's range in the joined text
+    position = 0
+    for chunk in chunks:
+        spans.append((position, len(chunk.summary)))
+        position += len(chunk.summary) + 2
+    partials = SourceIndex("\n\n".join(c.summary for c in chunks), regions=spans)
+    members = [index.sentences_within(c.offset, c.length) for c in chunks]
+    everything = frozenset(range(len(index.sentences)))
+
+    def excluded(tokens: list[Token]) -> AbstractSet[int]:
+        fed = {
+            i
+            for e in partials._evidence(tokens)
+            for i, (start, length) in enumerate(spans)
+            if start <= e.offset < start + length
+        }
+        return everything.difference(*(members[i] for i in fed)) if fed else frozenset()
+
+    return index._ground(summary, excluded)
+
+
 class SourceIndex:
     """A source prepared once for grounding any number of summaries against it."""
 
@@ -142,6 +177,11 @@ class SourceIndex:
             self._postings.setdefault(key, []).append(index)
 
     def ground(self, summary: str) -> Grounding:
+        """Evidence, unsupported spans and scores for each sentence of ``summary``."""
+        return self._ground(summary, lambda tokens: frozenset())
+
+    def _ground(self, summary: str, excluded: Callable[[list[Token]], AbstractSet[int]]) -> Grounding:
+        """``excluded(tokens)``: the source sentences a summary sentence's evidence may not come from."""
         parts = list(_sentences_with_tokens(summary, 0))
         cased = is_cased([tokens for _, tokens in parts])
         quotes = quoted_ranges(summary)
@@ -150,7 +190,7 @@ class SourceIndex:
             flags = unsupported_spans(
                 summary, tokens, self.keys, cased=cased, quotes=quotes, is_paraphrase=self._is_paraphrase
             )
-            support = self._evidence(tokens)
+            support = self._evidence(tokens, excluded(tokens))
             grounded.append(
                 GroundedSentence(
                     sentence.text, sentence.offset, sentence.length, support, self._supported(tokens), flags
@@ -160,6 +200,11 @@ class SourceIndex:
         scores = [g.supported for g, (_, tokens) in zip(grounded, parts, strict=True) if tokens]
         consistency = sum(scores) / len(scores) if scores else 1.0
         return Grounding(round(consistency, 4), tuple(grounded))
+
+    def sentences_within(self, offset: int, length: int) -> frozenset[int]:
+        """Indices of the indexed source sentences that overlap ``source[offset:offset + length]``."""
+        end = offset + length
+        return frozenset(i for i, s in enumerate(self.sentences) if s.offset < end and s.end > offset)
 
     def _supported(self, tokens: list[Token]) -> float:
         if not tokens:
@@ -187,7 +232,7 @@ class SourceIndex:
             return sum(k in self.keys for (k,) in grams) / len(grams)
         return sum(g in self._grams for g in grams) / len(grams)
 
-    def _evidence(self, tokens: list[Token]) -> tuple[Evidence, ...]:
+    def _evidence(self, tokens: list[Token], excluded: AbstractSet[int] = frozenset()) -> tuple[Evidence, ...]:
         """Greedy cover of the sentence's content words by windows of one or two source sentences.
 
         Words weigh their rarity in the source (idf over its sentences); words the
@@ -200,7 +245,7 @@ class SourceIndex:
         # A range must add a tenth of what the source can support at all.
         threshold = MIN_GAIN * sum(remaining.values())
         found: list[Evidence] = []
-        used: set[int] = set()
+        used = set(excluded)
         while remaining and len(found) < MAX_EVIDENCE:
             window = self._best_window(remaining, used, threshold)
             if window is None:
@@ -285,4 +330,4 @@ def _sentences_with_tokens(text: str, shift: int) -> Iterable[tuple[Sentence, li
             yield sentence, own
 
 
-__all__ = ["Evidence", "GroundedSentence", "Grounding", "SourceIndex", "Span", "ground"]
+__all__ = ["Evidence", "GroundedSentence", "Grounding", "SourceIndex", "Span", "ground", "ground_chunked"]

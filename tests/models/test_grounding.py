@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from models.grounding import Grounding, SourceIndex, ground
+from models.grounding import Grounding, SourceIndex, ground, ground_chunked
 from models.grounding_tokens import tokenize
 from models.text import split_sentences
+from models.types import ChunkSummary
 
 SOURCE = (
     "Iran and Syria signed a defence cooperation agreement in Tehran on Sunday. "
@@ -199,6 +200,25 @@ def test_overlapping_regions_are_merged_and_windows_stay_inside_one_region() -> 
     whole = ground(SOURCE, sentences[2].text)
     split = ground(SOURCE, sentences[2].text, regions=regions)
     assert split == whole  # the two regions overlap: together they are one span
+
+
+def test_a_map_reduce_summary_finds_its_evidence_in_the_chunks_that_fed_it() -> None:
+    first = "The mayor spoke at the opening. Protesters criticised the new school."
+    second = "The mayor spoke at the opening. Crowds cheered the new bridge."
+    source = f"{first} {second}"
+    chunks = [
+        ChunkSummary(0, len(first), "Protesters criticised a new school."),
+        ChunkSummary(len(first) + 1, len(second), "The mayor opened a new bridge to cheers."),
+    ]
+    summary = "The mayor spoke at the opening of the bridge."
+    # Searched everywhere, the first copy of the repeated sentence wins; fed by the second chunk, only it counts.
+    assert ground(source, summary).sentences[0].support[0].offset == 0
+    result = ground_chunked(source, summary, chunks)
+    assert_exact(source, summary, result)
+    (sentence,) = result.sentences
+    assert [source[e.offset : e.offset + e.length] for e in sentence.support] == [second]
+    assert sentence.unsupported == ()
+    assert ground_chunked(source, summary, []) == ground(source, summary)
 
 
 def test_a_region_outside_the_source_is_an_error() -> None:
