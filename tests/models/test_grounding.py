@@ -196,10 +196,18 @@ def test_regions_restrict_the_search() -> None:
 
 def test_overlapping_regions_are_merged_and_windows_stay_inside_one_region() -> None:
     sentences = split_sentences(SOURCE)
-    regions = [(0, sentences[1].end), (sentences[1].offset, sentences[2].end - sentences[1].offset)]
-    whole = ground(SOURCE, sentences[2].text)
-    split = ground(SOURCE, sentences[2].text, regions=regions)
-    assert split == whole  # the two regions overlap: together they are one span
+    text = sentences[2].text
+    overlapping = [(0, sentences[1].end), (sentences[1].offset, sentences[2].end - sentences[1].offset)]
+    assert ground(SOURCE, text, regions=overlapping) == ground(SOURCE, text, regions=[(0, sentences[2].end)])
+
+    # Two sentences fused into one: in one region the evidence is one window of both,
+    # in two adjacent regions it is two windows, one per region.
+    fused = "Iran and Syria signed a defence deal signed by Amir Hatami and Ali Ayoub."
+    one = ground(SOURCE, fused, regions=[(0, sentences[1].end)]).sentences[0].support
+    assert [(e.offset, e.offset + e.length) for e in one] == [(0, sentences[1].end)]
+    two = ground(SOURCE, fused, regions=[(0, sentences[0].end), (sentences[1].offset, sentences[1].length)])
+    windows = sorted((e.offset, e.offset + e.length) for e in two.sentences[0].support)
+    assert windows == [(0, sentences[0].end), (sentences[1].offset, sentences[1].end)]
 
 
 def test_a_map_reduce_summary_finds_its_evidence_in_the_chunks_that_fed_it() -> None:
