@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import pytest
 
 from models.grounding import Grounding, SourceIndex, ground, ground_chunked
+from models.grounding_eval import BASELINES, GROUNDING, Judgment, agreement, load_judgments, ngram_coverage
 from models.grounding_tokens import tokenize
 from models.text import split_sentences
 from models.types import ChunkSummary
@@ -300,3 +305,37 @@ def test_each_source_sentence_copied_alone_lists_nothing_even_where_a_decimal_wa
     index = SourceIndex(source)
     for sentence in split_sentences(source):
         assert unsupported(index.ground(sentence.text)) == []
+
+
+def test_agreement_with_a_judgments_file(tmp_path: Path) -> None:
+    faithful = "Russia was not part of the talks."
+    invented = "China hosted the talks on Monday and 40 people attended."
+    lines = [
+        {"document": SOURCE, "summary": faithful, "consistency": 1.0, "id": "a"},
+        {"document": SOURCE, "summary": invented, "consistency": 0.0},
+        {"document": SOURCE, "summary": "Iran and Syria signed a defence deal.", "consistency": 1},
+        {"document": SOURCE, "summary": "Officials said 90 people attended in 2021.", "consistency": 0},
+    ]
+    path = tmp_path / "judgments.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n", encoding="utf-8")
+    judgments = load_judgments(path)
+    assert [j.consistency for j in judgments] == [1.0, 0.0, 1.0, 0.0]
+    rows = agreement(judgments)
+    assert [r.score for r in rows] == [GROUNDING, *BASELINES]
+    grounding = rows[0]
+    assert grounding.n == 4 and grounding.pearson > 0.9 and grounding.spearman > 0.8
+    constant = agreement([Judgment(SOURCE, faithful, 1.0)] * 3, [GROUNDING])
+    assert math.isnan(constant[0].pearson) and math.isnan(constant[0].spearman)
+
+
+def test_a_judgments_line_without_its_fields_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"document": "a", "summary": "b", "consistency": 1}\n{"document": "a"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        load_judgments(path)
+
+
+def test_ngram_coverage_baseline() -> None:
+    assert ngram_coverage("the cat sat on the mat", "The cat sat.", 2) == 1.0
+    assert ngram_coverage("the cat sat on the mat", "the dog sat", 1) == pytest.approx(2 / 3)
+    assert ngram_coverage("the cat sat on the mat", "cat", 2) == 1.0  # no bigram to check
