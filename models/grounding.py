@@ -80,6 +80,8 @@ class GroundedSentence:
 
 @dataclass(frozen=True, slots=True)
 class Grounding:
+    """A summary checked against its source: ``consistency`` is the mean ``supported`` of its sentences."""
+
     consistency: float
     sentences: tuple[GroundedSentence, ...]
 
@@ -146,7 +148,10 @@ def ground_chunked(source: str, summary: str, chunks: Sequence[ChunkSummary]) ->
 
 
 class SourceIndex:
-    """A source prepared once for grounding any number of summaries against it."""
+    """A source prepared once for grounding any number of summaries against it.
+
+    Read-only once built, so one index may serve several threads.
+    """
 
     def __init__(self, source: str, *, regions: Sequence[tuple[int, int]] | None = None) -> None:
         self.source = source
