@@ -34,6 +34,20 @@ class SummaryOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkLimits:
+    """The most work one document may cause, refused before the model runs (``models.errors``).
+
+    ``max_chunks``: map chunks of a document over a seq2seq window (the reduce rounds
+    after them are fewer and capped). ``max_sentences``: sentences the extractive model
+    scores, which costs their square (5,000 take about a second on one core; prose of
+    200,000 characters has 2,000-3,500). ``None`` lifts a limit.
+    """
+
+    max_chunks: int | None = 256
+    max_sentences: int | None = 5000
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredSentence:
     """A sentence taken from the source: ``source[offset:offset + length] == text``."""
 

@@ -16,7 +16,8 @@ The model library's exceptions are mapped where they cross into HTTP:
 UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
 UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input ·
 InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
-and ``max_input_tokens``.
+and ``max_input_tokens`` · TooManyChunks 422 too_many_chunks (``chunks``, ``max_chunks``) ·
+TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.errors import InputTooLong, InvalidInput, ModelError, ModelUnavailable, UnknownModel, UnsupportedOption
+from models.errors import (
+    InputTooLong,
+    InvalidInput,
+    ModelError,
+    ModelUnavailable,
+    TooManyChunks,
+    TooManySentences,
+    UnknownModel,
+    UnsupportedOption,
+)
 
 
 class ServiceError(Exception):
@@ -85,6 +95,8 @@ class Overloaded(ServiceError):
 
 _MODEL_ERRORS: dict[type[ModelError], tuple[int, str]] = {
     InputTooLong: (422, "input_too_long"),
+    TooManyChunks: (422, "too_many_chunks"),
+    TooManySentences: (422, "too_many_sentences"),
     UnknownModel: (404, "model_not_found"),
     ModelUnavailable: (503, "model_unavailable"),
     UnsupportedOption: (422, "unsupported_option"),
@@ -146,9 +158,8 @@ def model_error_status(exc: ModelError) -> tuple[int, str]:
 
 
 def model_error_details(exc: ModelError) -> dict[str, object]:
-    if isinstance(exc, InputTooLong):
-        return {"input_tokens": exc.input_tokens, "max_input_tokens": exc.max_input_tokens}
-    return {}
+    """The numbers behind the error (``input_tokens`` and ``max_input_tokens``, ``chunks`` and ``max_chunks``, ...)."""
+    return dict(exc.details)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

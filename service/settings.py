@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
 from models.loading import LoadSettings
+from models.types import WorkLimits
 
 
 def _default_data_dir() -> Path:
@@ -52,6 +53,17 @@ class Settings(BaseSettings):
     max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
     max_query_chars: int = Field(1000, ge=1, description="Characters in a `query`.")
+    max_chunks: int = Field(
+        WorkLimits().max_chunks,
+        ge=1,
+        description="Map chunks one document may take in a seq2seq map-reduce; more is refused (422 too_many_chunks).",
+    )
+    max_sentences: int = Field(
+        WorkLimits().max_sentences,
+        ge=1,
+        description="Sentences one document may have for the extractive model, whose scoring costs their square; "
+        "more is refused (422 too_many_sentences).",
+    )
     log_level: str = Field("info", description="Python logging level.")
     data_dir: Path = Field(
         default_factory=_default_data_dir,
@@ -107,4 +119,5 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'docsum.db'}"
 
     def load_settings(self) -> LoadSettings:
-        return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads)
+        limits = WorkLimits(max_chunks=self.max_chunks, max_sentences=self.max_sentences)
+        return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads, limits=limits)
