@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from models.chunking import Chunk, plan_chunks
 from models.errors import TooManyChunks
 from models.types import ChunkSummary, EventSink, ProgressEvent, Summary, SummaryEvent, SummaryOptions
+from models.yielding import step_done
 
 if TYPE_CHECKING:
     from models.seq2seq import Seq2SeqSummarizer
@@ -100,6 +101,7 @@ def _map(
     summaries: list[str] = []
     done = [0] * len(plans)
     for start in range(0, len(flat), per_call):
+        step_done()  # a pause point between calls too (CTranslate2's calls have none inside)
         batch = flat[start : start + per_call]
         summaries.extend(model.generate_texts([chunk.text for _, chunk in batch], options))
         for doc, _ in batch:
