@@ -64,6 +64,18 @@ class Settings(BaseSettings):
         description="Sentences one document may have for the extractive model, whose scoring costs their square; "
         "more is refused (422 too_many_sentences).",
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the next part of a request body (as nginx's client_body_timeout); "
+        "then 408 request_timeout and the connection is closed.",
+    )
+    drain_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="After SIGTERM: /ready and new requests answer 503 shutting_down while requests in flight "
+        "get this long to finish; then they are cut and the process exits 0.",
+    )
     log_level: str = Field("info", description="Python logging level.")
     data_dir: Path = Field(
         default_factory=_default_data_dir,
