@@ -34,7 +34,7 @@ from scipy import sparse
 
 from models.errors import InvalidInput, TooManySentences, UnsupportedOption
 from models.text import Sentence, count_words, render, split_sentences
-from models.types import EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions, WorkLimits
+from models.types import DEFAULT_MAX_SENTENCES, EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
 
 if TYPE_CHECKING:
     from models.embeddings import Embedder
@@ -105,7 +105,7 @@ class ExtractiveSummarizer:
         *,
         config: ExtractiveConfig | None = None,
         embedder: Embedder | None = None,
-        max_sentences: int | None = WorkLimits().max_sentences,
+        max_sentences: int | None = DEFAULT_MAX_SENTENCES,
     ) -> None:
         self.name = name
         self._config = config or ExtractiveConfig()

@@ -25,7 +25,7 @@ from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import plan_documents, reindexed, summarize_in_chunks
 from models.text import render, split_sentences
-from models.types import EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent, WorkLimits
+from models.types import DEFAULT_MAX_CHUNKS, EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -63,7 +63,7 @@ class Seq2SeqSummarizer:
         *,
         chunk_overlap_tokens: int = 0,
         map_batch_tokens: int = 16_384,
-        max_chunks: int | None = WorkLimits().max_chunks,
+        max_chunks: int | None = DEFAULT_MAX_CHUNKS,
     ) -> None:
         self.name = name
         # Long documents: tokens of context repeated across a chunk cut, how many input

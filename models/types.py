@@ -33,6 +33,10 @@ class SummaryOptions:
         return getattr(self, name) is not None
 
 
+DEFAULT_MAX_CHUNKS = 256
+DEFAULT_MAX_SENTENCES = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class WorkLimits:
     """The most work one document may cause, refused before the model runs (``models.errors``).
@@ -43,8 +47,8 @@ class WorkLimits:
     200,000 characters has 2,000-3,500). ``None`` lifts a limit.
     """
 
-    max_chunks: int | None = 256
-    max_sentences: int | None = 5000
+    max_chunks: int | None = DEFAULT_MAX_CHUNKS
+    max_sentences: int | None = DEFAULT_MAX_SENTENCES
 
 
 @dataclass(frozen=True, slots=True)

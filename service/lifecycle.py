@@ -28,7 +28,7 @@ from service.middleware import send_json
 logger = logging.getLogger(__name__)
 
 # After the drain, how long uvicorn waits for connections before it cancels what still runs.
-CUT_SECONDS = 1.0
+CUT_SECONDS = 1
 # Paths that still answer while draining: the process is alive, only going away.
 _ALWAYS_ANSWERED = frozenset({"/health"})
 

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
 from models.loading import LoadSettings
-from models.types import WorkLimits
+from models.types import DEFAULT_MAX_CHUNKS, DEFAULT_MAX_SENTENCES, WorkLimits
 
 
 def _default_data_dir() -> Path:
@@ -54,12 +54,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
     max_query_chars: int = Field(1000, ge=1, description="Characters in a `query`.")
     max_chunks: int = Field(
-        WorkLimits().max_chunks,
+        DEFAULT_MAX_CHUNKS,
         ge=1,
         description="Map chunks one document may take in a seq2seq map-reduce; more is refused (422 too_many_chunks).",
     )
     max_sentences: int = Field(
-        WorkLimits().max_sentences,
+        DEFAULT_MAX_SENTENCES,
         ge=1,
         description="Sentences one document may have for the extractive model, whose scoring costs their square; "
         "more is refused (422 too_many_sentences).",
