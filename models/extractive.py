@@ -35,6 +35,7 @@ from scipy import sparse
 from models.errors import InvalidInput, TooManySentences, UnsupportedOption
 from models.text import Sentence, count_words, render, split_sentences
 from models.types import DEFAULT_MAX_SENTENCES, EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
+from models.yielding import check_abandoned
 
 if TYPE_CHECKING:
     from models.embeddings import Embedder
@@ -131,7 +132,11 @@ class ExtractiveSummarizer:
         del on_event
         self.check_options(options)
         if self._embedder is None:
-            return [self._summarize_one(text, options) for text in texts]
+            summaries = []
+            for text in texts:
+                check_abandoned()  # between documents: a call nobody waits for stops (models.yielding)
+                summaries.append(self._summarize_one(text, options))
+            return summaries
         return self._summarize_embedded(texts, options, self._embedder)
 
     def _summarize_embedded(self, texts: Sequence[str], options: SummaryOptions, embedder: Embedder) -> list[Summary]:

@@ -75,12 +75,17 @@ def has_pause_points() -> bool:
     return has_callback() or getattr(_local, "abandoned", None) is not None
 
 
-def step_done() -> None:
-    """A decoding step ended: stop if abandoned, else run the installed callback, if any, with itself
-    switched off meanwhile."""
+def check_abandoned() -> None:
+    """Raise :class:`Cancelled` if the installed ``abandoned`` check says nobody waits any more."""
     abandoned = getattr(_local, "abandoned", None)
     if abandoned is not None and abandoned():
         raise Cancelled("every caller of this model call has gone")
+
+
+def step_done() -> None:
+    """A decoding step ended: stop if abandoned, else run the installed callback, if any, with itself
+    switched off meanwhile."""
+    check_abandoned()
     callback = getattr(_local, "callback", None)
     if callback is None:
         return

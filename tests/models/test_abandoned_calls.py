@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from models.extractive import ExtractiveSummarizer
 from models.generation import GENERATES_IN_PARTS
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
@@ -100,3 +101,18 @@ def test_a_chunked_document_stops_at_its_next_map_call(tiny_bart_dir: Path) -> N
     with pytest.raises(Cancelled), stop_when(after(generated, 2)):
         model.summarize([document], SummaryOptions(max_tokens=8, num_beams=1))
     assert generated[0] == 2  # the second map call stopped inside; no third began
+
+
+def test_an_abandoned_extractive_call_stops_between_documents(news_article: str) -> None:
+    summarized = [0]
+    summarizer = ExtractiveSummarizer()
+    original = summarizer._summarize_one
+
+    def counted(*args: Any) -> Any:
+        summarized[0] += 1
+        return original(*args)
+
+    summarizer._summarize_one = counted  # type: ignore[method-assign]
+    with pytest.raises(Cancelled), stop_when(lambda: summarized[0] >= 2):
+        summarizer.summarize([news_article] * 5, SummaryOptions())
+    assert summarized[0] == 2
