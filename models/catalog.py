@@ -7,6 +7,7 @@ fetch an arbitrary hub id.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -200,9 +201,8 @@ def default_loader(settings: LoadSettings) -> Loader:
         if spec.kind == "extractive":
             from models.extractive import ExtractiveSummarizer
 
-            return ExtractiveSummarizer(name=spec.name)
-        revision = spec.revision or settings.revision
-        placed = LoadSettings(device=settings.device, dtype=settings.dtype, revision=revision, threads=settings.threads)
+            return ExtractiveSummarizer(name=spec.name, max_sentences=settings.limits.max_sentences)
+        placed = dataclasses.replace(settings, revision=spec.revision or settings.revision)
         if spec.backend == "ctranslate2":
             from models.ctranslate2_backend import CTranslate2Summarizer
 

@@ -11,6 +11,7 @@ model never sees more than its window.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,16 +77,16 @@ def _units(document: str, budget: int, count: TokenCounter) -> list[Span]:
 def _split_long(document: str, span: Span, budget: int, count: TokenCounter) -> list[Span]:
     """Cut one over-long sentence at word (else character) boundaries into fitting pieces."""
     text = document[span.offset : span.end]
-    cuts = [m.end() for m in _WORD_END.finditer(text)]
+    cuts: Sequence[int] = [m.end() for m in _WORD_END.finditer(text)]
     if len(cuts) < 2:
-        cuts = list(range(1, len(text) + 1))
+        cuts = range(1, len(text) + 1)
     pieces: list[Span] = []
     start = 0
     while start < len(text):
-        candidates = [c for c in cuts if c > start]
-        if count([text[start : candidates[0]]])[0] > budget:
-            candidates = list(range(start + 1, candidates[0] + 1))  # one word longer than the window
-        fit = _longest_fitting(text, start, candidates, budget, count)
+        ends, first = cuts, bisect.bisect_right(cuts, start)  # the candidates are cuts[first:]
+        if count([text[start : cuts[first]]])[0] > budget:
+            ends, first = range(start + 1, cuts[first] + 1), 0  # one word longer than the window
+        fit = _longest_fitting(text, start, ends, first, budget, count)
         piece = text[start:fit]
         stripped_start = start + (len(piece) - len(piece.lstrip()))
         pieces.append(Span(span.offset + stripped_start, len(piece.strip())))
@@ -93,18 +94,30 @@ def _split_long(document: str, span: Span, budget: int, count: TokenCounter) -> 
     return [p for p in pieces if p.length > 0]
 
 
-def _longest_fitting(text: str, start: int, ends: list[int], budget: int, count: TokenCounter) -> int:
-    """Binary search for the furthest end whose piece fits; at least one step forward."""
-    low, high = 0, len(ends) - 1
-    best = ends[0]
+def _longest_fitting(text: str, start: int, ends: Sequence[int], first: int, budget: int, count: TokenCounter) -> int:
+    """The furthest of ``ends[first:]`` whose piece fits; at least one step forward.
+
+    Galloping, then binary search: probes reach at most twice past the piece found, so
+    a 200,000-character word costs about its length times a log, not its length per piece.
+    """
+
+    def fits(index: int) -> bool:
+        return count([text[start : ends[index]]])[0] <= budget
+
+    best, low, high, step = first, first + 1, len(ends) - 1, 1
+    while low <= high:
+        probe = min(best + step, high)
+        if not fits(probe):
+            high = probe - 1
+            break
+        best, low, step = probe, probe + 1, step * 2
     while low <= high:
         middle = (low + high) // 2
-        if count([text[start : ends[middle]]])[0] <= budget:
-            best = ends[middle]
-            low = middle + 1
+        if fits(middle):
+            best, low = middle, middle + 1
         else:
             high = middle - 1
-    return best
+    return ends[best]
 
 
 def _fill(units: Sequence[Span], sizes: Sequence[int], start: int, budget: int) -> int:
@@ -118,10 +131,21 @@ def _fill(units: Sequence[Span], sizes: Sequence[int], start: int, budget: int) 
 
 
 def _shrink_to_fit(document: str, units: Sequence[Span], start: int, end: int, budget: int, count: TokenCounter) -> int:
-    """Counted exactly, drop trailing units until the chunk fits (a single unit always does)."""
-    while end - start > 1 and count([document[units[start].offset : units[end - 1].end]])[0] > budget:
-        end -= 1
-    return end
+    """Counted exactly, the most units from ``start`` that fit (a single unit always does); binary search."""
+
+    def fits(stop: int) -> bool:
+        return count([document[units[start].offset : units[stop - 1].end]])[0] <= budget
+
+    if end - start <= 1 or fits(end):
+        return end
+    best, low, high = start + 1, start + 2, end - 1
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(middle):
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    return best
 
 
 def _next_start(sizes: Sequence[int], start: int, end: int, overlap: int) -> int:

@@ -97,6 +97,7 @@ class CTranslate2Summarizer(Seq2SeqSummarizer):
             raise ModelUnavailable(f"cannot load {source}: {str(exc).strip().splitlines()[0]}") from exc
         complete_special_tokens(_ConfigOnly(config, generation_config), tokenizer, source)
         summarizer = cls(name, translator, tokenizer, config, generation_config)
+        summarizer.max_chunks = settings.limits.max_chunks
         summarizer.acceleration = Acceleration(engaged=("ctranslate2",))
         summarizer.summarize(["warm up"], _warm_up_options())
         logger.info("loaded %s with CTranslate2 on %s (%s)", source, device, compute_type)

@@ -6,7 +6,9 @@ ModelError                 base of everything the library raises on purpose
 │   └── UnsafeCheckpoint   weights that are not safetensors
 ├── UnsupportedOption      an option the chosen summarizer cannot honour
 └── InvalidInput           a document the summarizer cannot take (empty, ...)
-    └── InputTooLong       longer than the model's window, with truncation "error"
+    ├── InputTooLong       longer than the model's window, with truncation "error"
+    ├── TooManyChunks      map-reduce would need more chunks than the work limit allows
+    └── TooManySentences   more sentences than the extractive model scores (quadratic in them)
 
 The service maps each of these to one HTTP status and error code; see
 ``service/errors.py``.
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 
 class ModelError(Exception):
-    """Base of every error the model library raises on purpose."""
+    """Base of every error the model library raises on purpose.
+
+    ``details`` are the numbers behind it (limits and what was asked), for the error object.
+    """
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.details: dict[str, int] = {}
 
 
 class UnknownModel(ModelError):
@@ -55,3 +61,27 @@ class InputTooLong(InvalidInput):
         )
         self.input_tokens = input_tokens
         self.max_input_tokens = max_input_tokens
+        self.details = {"input_tokens": input_tokens, "max_input_tokens": max_input_tokens}
+
+
+class TooManyChunks(InvalidInput):
+    """Summarizing the document would take more map chunks than one request may cause."""
+
+    def __init__(self, chunks: int, max_chunks: int) -> None:
+        super().__init__(
+            f"the input needs {chunks} chunks of the model's window; one document may take at most {max_chunks} "
+            '(shorten it, or use truncation "head")',
+            param="text",
+        )
+        self.details = {"chunks": chunks, "max_chunks": max_chunks}
+
+
+class TooManySentences(InvalidInput):
+    """The extractive model's scoring is quadratic in sentences: more than the limit is refused."""
+
+    def __init__(self, sentences: int, max_sentences: int) -> None:
+        super().__init__(
+            f"the input has {sentences} sentences; the extractive model scores at most {max_sentences} per document",
+            param="text",
+        )
+        self.details = {"sentences": sentences, "max_sentences": max_sentences}

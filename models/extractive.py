@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 from scipy import sparse
 
-from models.errors import InvalidInput, UnsupportedOption
+from models.errors import InvalidInput, TooManySentences, UnsupportedOption
 from models.text import Sentence, count_words, render, split_sentences
-from models.types import EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
+from models.types import DEFAULT_MAX_SENTENCES, EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
+from models.yielding import check_abandoned
 
 if TYPE_CHECKING:
     from models.embeddings import Embedder
@@ -100,11 +101,18 @@ class ExtractiveSummarizer:
     kind: ModelKind = "extractive"
 
     def __init__(
-        self, name: str = "extractive", *, config: ExtractiveConfig | None = None, embedder: Embedder | None = None
+        self,
+        name: str = "extractive",
+        *,
+        config: ExtractiveConfig | None = None,
+        embedder: Embedder | None = None,
+        max_sentences: int | None = DEFAULT_MAX_SENTENCES,
     ) -> None:
         self.name = name
         self._config = config or ExtractiveConfig()
         self._embedder = embedder
+        # Scoring is quadratic in sentences: more than this is refused (TooManySentences), None lifts it.
+        self.max_sentences = max_sentences
 
     @property
     def max_input_tokens(self) -> int | None:
@@ -124,13 +132,17 @@ class ExtractiveSummarizer:
         del on_event
         self.check_options(options)
         if self._embedder is None:
-            return [self._summarize_one(text, options) for text in texts]
+            summaries = []
+            for text in texts:
+                check_abandoned()  # between documents: a call nobody waits for stops (models.yielding)
+                summaries.append(self._summarize_one(text, options))
+            return summaries
         return self._summarize_embedded(texts, options, self._embedder)
 
     def _summarize_embedded(self, texts: Sequence[str], options: SummaryOptions, embedder: Embedder) -> list[Summary]:
         for text in texts:
             _check_text(text)
-        split = [split_sentences(text) for text in texts]
+        split = [self._split(text) for text in texts]
         # One encoder call for the whole batch: it batches sentences across documents.
         vectors = embedder.embed([s.text for sentences in split for s in sentences])
         bounds = np.cumsum([0, *(len(sentences) for sentences in split)])
@@ -145,7 +157,7 @@ class ExtractiveSummarizer:
         self, text: str, options: SummaryOptions, embedded: tuple[list[Sentence], np.ndarray] | None = None
     ) -> Summary:
         _check_text(text)
-        sentences = split_sentences(text) if embedded is None else embedded[0]
+        sentences = self._split(text) if embedded is None else embedded[0]
         words = np.array([count_words(s.text) for s in sentences], dtype=np.int64)
         matrix, vocabulary = _tfidf([s.text for s in sentences], self._config.stem_chars)
         similar: _Vectors = matrix if embedded is None else embedded[1]
@@ -164,6 +176,13 @@ class ExtractiveSummarizer:
             truncated=False,
             sentences=tuple(picked),
         )
+
+    def _split(self, text: str) -> list[Sentence]:
+        """The sentences, refused before any scoring when there are more than the limit."""
+        sentences = split_sentences(text)
+        if self.max_sentences is not None and len(sentences) > self.max_sentences:
+            raise TooManySentences(len(sentences), self.max_sentences)
+        return sentences
 
     def _target(self, words: np.ndarray, options: SummaryOptions) -> float:
         """The word budget: automatic, scaled by the preset, floored and capped by the caller."""
@@ -244,7 +263,8 @@ def _directed_centrality(matrix: _Vectors, cfg: ExtractiveConfig) -> np.ndarray:
     """PacSum: lambda_forward * edges to later sentences + lambda_backward * edges to earlier ones.
 
     The cosine matrix is built in row blocks so that a book-length input needs
-    O(block * n) memory, not O(n^2).
+    O(block * n) memory, not O(n^2). Within a block only the square on the diagonal
+    mixes earlier and later columns; the rest is summed whole.
     """
     n = matrix.shape[0]
     if n < 2:
@@ -258,12 +278,11 @@ def _directed_centrality(matrix: _Vectors, cfg: ExtractiveConfig) -> np.ndarray:
     forward = np.zeros(n)
     backward = np.zeros(n)
     for start, block in _similarity_blocks(matrix):
-        edges = np.clip(block - threshold, 0.0, None)
-        columns = np.arange(n)
-        later = columns[None, :] > (start + np.arange(block.shape[0]))[:, None]
-        forward[start : start + block.shape[0]] = np.where(later, edges, 0.0).sum(axis=1)
-        earlier = columns[None, :] < (start + np.arange(block.shape[0]))[:, None]
-        backward[start : start + block.shape[0]] = np.where(earlier, edges, 0.0).sum(axis=1)
+        stop = start + block.shape[0]
+        edges = np.clip(block - threshold, 0.0, None, out=block)
+        square = edges[:, start:stop]
+        forward[start:stop] = edges[:, stop:].sum(axis=1) + np.triu(square, 1).sum(axis=1)
+        backward[start:stop] = edges[:, :start].sum(axis=1) + np.tril(square, -1).sum(axis=1)
     return cfg.lambda_forward * forward + cfg.lambda_backward * backward
 
 
@@ -300,11 +319,24 @@ class _Candidates:
     words: np.ndarray
     vectors: _Vectors  # unit-length rows: a dot product is a cosine
 
-    def redundant(self, index: int, chosen: list[int], limit: float) -> bool:
-        if not chosen:
-            return False
-        similarity = self.vectors[chosen] @ self.vectors[index].T
-        return bool(_dense(similarity).max() > limit)
+
+class _Redundancy:
+    """Each sentence's highest cosine to any chosen one, updated once per choice.
+
+    One product per chosen sentence instead of one per candidate looked at: a document
+    of thousands of short sentences, most of them redundant, costs a few products.
+    """
+
+    def __init__(self, vectors: _Vectors) -> None:
+        self._vectors = vectors
+        self._closest = np.full(vectors.shape[0], -np.inf)
+
+    def chose(self, index: int) -> None:
+        similarity = _dense(self._vectors @ self._vectors[index].T).ravel()
+        np.maximum(self._closest, similarity, out=self._closest)
+
+    def redundant(self, index: int, limit: float) -> bool:
+        return bool(self._closest[index] > limit)
 
 
 def _select(candidates: _Candidates, *, budget: float, options: SummaryOptions, cfg: ExtractiveConfig) -> list[int]:
@@ -318,6 +350,8 @@ def _select(candidates: _Candidates, *, budget: float, options: SummaryOptions, 
     order = [int(i) for i in np.lexsort((np.arange(len(scores)), -scores))]  # ties: earlier sentence first
     wanted = min(options.sentences, len(order)) if options.sentences is not None else None
     chosen: list[int] = []
+    taken: set[int] = set()
+    redundancy = _Redundancy(candidates.vectors)
     total = 0
 
     def done() -> bool:
@@ -329,7 +363,7 @@ def _select(candidates: _Candidates, *, budget: float, options: SummaryOptions, 
         for i in order:
             if done():
                 break
-            if i in chosen or (not allow_redundant and candidates.redundant(i, chosen, cfg.redundancy)):
+            if i in taken or (not allow_redundant and redundancy.redundant(i, cfg.redundancy)):
                 continue
             size = int(words[i])
             if options.max_tokens is not None and chosen and total + size > options.max_tokens:
@@ -341,6 +375,9 @@ def _select(candidates: _Candidates, *, budget: float, options: SummaryOptions, 
                     continue
                 break
             chosen.append(i)
+            taken.add(i)
+            if not allow_redundant:
+                redundancy.chose(i)
             total += size
         else:
             continue

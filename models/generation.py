@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from models.yielding import PauseGate, has_callback, step_done
+from models.yielding import PauseGate, has_pause_points, step_done
 
 _BEAM_SHARED_INPUTS = ("encoder_outputs", "attention_mask")
 # Set on a model whose CPU batches go through :func:`generate_in_parts`.
@@ -211,8 +211,9 @@ def _encode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -
 
 
 def with_pause_points(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``generate`` arguments that call ``models.yielding.step_done`` after every decoding step, under a callback."""
-    if not has_callback():
+    """``generate`` arguments that call ``models.yielding.step_done`` after every decoding step, under a
+    callback or an ``abandoned`` check."""
+    if not has_pause_points():
         return kwargs
     return {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
 

@@ -16,7 +16,7 @@ import functools
 import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +29,7 @@ from models.acceleration import (
 )
 from models.errors import ModelUnavailable, UnsafeCheckpoint
 from models.memory import keep_large_blocks_on_the_heap, read_checkpoints_sparsely, release_free_memory
+from models.types import WorkLimits
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +48,7 @@ class LoadSettings:
     dtype: DTypeName = "auto"
     revision: str | None = None
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default (one per core)
+    limits: WorkLimits = field(default_factory=WorkLimits)  # per-document work, given to each summarizer
 
 
 def is_local_source(source: str) -> bool:

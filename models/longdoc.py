@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from models.chunking import Chunk, plan_chunks
+from models.errors import TooManyChunks
 from models.types import ChunkSummary, EventSink, ProgressEvent, Summary, SummaryEvent, SummaryOptions
+from models.yielding import step_done
 
 if TYPE_CHECKING:
     from models.seq2seq import Seq2SeqSummarizer
@@ -28,11 +30,15 @@ _MIN_PARTIAL_TOKENS = 8
 
 
 def summarize_in_chunks(
-    model: Seq2SeqSummarizer, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+    model: Seq2SeqSummarizer,
+    texts: Sequence[str],
+    options: SummaryOptions,
+    on_event: EventSink | None = None,
+    plans: Sequence[list[Chunk]] | None = None,
 ) -> list[Summary]:
-    """Summaries of documents that overflow the window, with chunk provenance."""
+    """Summaries of documents that overflow the window, with chunk provenance (``plans``: their map chunks)."""
     partial_options = _partial_options(model, options)
-    plans = [_plan(model, text) for text in texts]
+    plans = plan_documents(model, texts) if plans is None else plans
     partials = _map(model, plans, partial_options, on_event, round_number=0)
     provenance = [
         tuple(ChunkSummary(c.offset, c.length, s) for c, s in zip(plan, summaries, strict=True))
@@ -46,6 +52,17 @@ def summarize_in_chunks(
             finals, model.count_input_tokens(texts), provenance, rounds, strict=True
         )
     ]
+
+
+def plan_documents(model: Seq2SeqSummarizer, texts: Sequence[str]) -> list[list[Chunk]]:
+    """Each document's map chunks; :class:`TooManyChunks` past ``model.max_chunks``, before any model call."""
+    plans = []
+    for text in texts:
+        plan = _plan(model, text)
+        if model.max_chunks is not None and len(plan) > model.max_chunks:
+            raise TooManyChunks(len(plan), model.max_chunks)
+        plans.append(plan)
+    return plans
 
 
 def _reduce(
@@ -84,6 +101,7 @@ def _map(
     summaries: list[str] = []
     done = [0] * len(plans)
     for start in range(0, len(flat), per_call):
+        step_done()  # a pause point between calls too (CTranslate2's calls have none inside)
         batch = flat[start : start + per_call]
         summaries.extend(model.generate_texts([chunk.text for _, chunk in batch], options))
         for doc, _ in batch:

@@ -23,9 +23,9 @@ from models.acceleration import NOT_APPLICABLE
 from models.errors import InputTooLong, UnsupportedOption
 from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_points
 from models.loading import LoadSettings, load_model_and_tokenizer
-from models.longdoc import reindexed, summarize_in_chunks
+from models.longdoc import plan_documents, reindexed, summarize_in_chunks
 from models.text import render, split_sentences
-from models.types import EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
+from models.types import DEFAULT_MAX_CHUNKS, EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -63,12 +63,15 @@ class Seq2SeqSummarizer:
         *,
         chunk_overlap_tokens: int = 0,
         map_batch_tokens: int = 16_384,
+        max_chunks: int | None = DEFAULT_MAX_CHUNKS,
     ) -> None:
         self.name = name
-        # Long documents: tokens of context repeated across a chunk cut, and how many
-        # input tokens one batched map call may take (chunks per call = this / window).
+        # Long documents: tokens of context repeated across a chunk cut, how many input
+        # tokens one batched map call may take (chunks per call = this / window), and how
+        # many map chunks one document may take (more is refused before any model call).
         self.chunk_overlap_tokens = chunk_overlap_tokens
         self.map_batch_tokens = map_batch_tokens
+        self.max_chunks = max_chunks
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -88,8 +91,9 @@ class Seq2SeqSummarizer:
 
     @classmethod
     def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
-        model, tokenizer, device, acceleration = load_model_and_tokenizer(source, settings or LoadSettings())
-        summarizer = cls(name, model, tokenizer, device)
+        settings = settings or LoadSettings()
+        model, tokenizer, device, acceleration = load_model_and_tokenizer(source, settings)
+        summarizer = cls(name, model, tokenizer, device, max_chunks=settings.limits.max_chunks)
         summarizer.acceleration = acceleration
         return summarizer
 
@@ -127,6 +131,8 @@ class Seq2SeqSummarizer:
             chunked = [options.truncation == "chunk" and over for over in too_long]
             fitting = [i for i, chunk in enumerate(chunked) if not chunk]
             long = [i for i, chunk in enumerate(chunked) if chunk]
+            # Planned first: a document over the chunk limit fails the call before any model work.
+            plans = plan_documents(self, [texts[i] for i in long])
             results: dict[int, Summary] = {}
             if fitting:
                 subset = [texts[i] for i in fitting]
@@ -134,7 +140,7 @@ class Seq2SeqSummarizer:
                 results.update(zip(fitting, summaries, strict=True))
             if long:
                 subset = [texts[i] for i in long]
-                summaries = summarize_in_chunks(self, subset, options, reindexed(on_event, long))
+                summaries = summarize_in_chunks(self, subset, options, reindexed(on_event, long), plans)
                 results.update(zip(long, summaries, strict=True))
             return [results[i] for i in range(len(texts))]
 

@@ -33,6 +33,24 @@ class SummaryOptions:
         return getattr(self, name) is not None
 
 
+DEFAULT_MAX_CHUNKS = 256
+DEFAULT_MAX_SENTENCES = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkLimits:
+    """The most work one document may cause, refused before the model runs (``models.errors``).
+
+    ``max_chunks``: map chunks of a document over a seq2seq window (the reduce rounds
+    after them are fewer and capped). ``max_sentences``: sentences the extractive model
+    scores, which costs their square (5,000 take about a second on one core; prose of
+    200,000 characters has 2,000-3,500). ``None`` lifts a limit.
+    """
+
+    max_chunks: int | None = DEFAULT_MAX_CHUNKS
+    max_sentences: int | None = DEFAULT_MAX_SENTENCES
+
+
 @dataclass(frozen=True, slots=True)
 class ScoredSentence:
     """A sentence taken from the source: ``source[offset:offset + length] == text``."""

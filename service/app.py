@@ -19,6 +19,7 @@ from service.handlers.jobs import JobsHandler
 from service.handlers.summarize import SummarizeHandler
 from service.jobs.store import JobStore
 from service.jobs.worker import JobWorker
+from service.lifecycle import BodyTimeoutMiddleware, Lifecycle, LifecycleMiddleware
 from service.middleware import BodySizeLimitMiddleware, HeaderSizeLimitMiddleware, RequestIdMiddleware
 from service.openapi import install_openapi
 from service.routes import health, jobs, models, summarize
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.lifecycle = Lifecycle()
     app.state.summarize_handler = SummarizeHandler(engine, settings)
     app.state.jobs_handler = JobsHandler(store, worker, engine, settings)
     install_error_handlers(app)
@@ -81,12 +83,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(health.router)
     # Outermost last: the request id exists before the size check can refuse.
     app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
+    app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         per_path={"/v1/jobs": settings.max_job_body_bytes},
     )
     app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
+    app.add_middleware(LifecycleMiddleware, lifecycle=app.state.lifecycle)  # SIGTERM drains (service.lifecycle)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.catalog import ModelRegistry
+from models.errors import ModelUnavailable
 from models.memory import return_free_heap
 from models.runner import beams_of, count_tokens, estimate_tokens
 from models.types import Summarizer, SummaryOptions
-from models.yielding import between_steps
+from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded
 
 logger = logging.getLogger(__name__)
@@ -277,18 +278,15 @@ class ModelWorker:
             for item in live:
                 self._fail_job(item.job, exc)
             return
-        texts = [item.text for item in live]
-        on_event = live[0].job.on_event
         background = all(item.job.priority > Priority.INTERACTIVE for item in live)
         started = time.perf_counter()
         try:
-            # Batch and job work pauses between decoding steps for interactive requests that arrive meanwhile.
-            pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
-            with pause if background else contextlib.nullcontext():
-                if on_event is not None:
-                    summaries = summarizer.summarize(texts, options, on_event=on_event)
-                else:
-                    summaries = summarizer.summarize(texts, options)
+            summaries = self._call(summarizer, live, options, background)
+        except Cancelled:
+            logger.debug("a call of %d documents stopped: its callers have gone, or the engine closed", len(live))
+            for item in live:
+                self._fail_job(item.job, ModelUnavailable(f"model {self.model!r} was shut down", param="model"))
+            return
         except Exception as exc:
             if len(live) == 1:
                 self._fail_item(live[0], exc)
@@ -306,6 +304,23 @@ class ModelWorker:
         )
         for item, summary in zip(live, summaries, strict=True):
             self._complete(item, summary)
+
+    def _call(self, summarizer: Summarizer, live: list[Item], options: SummaryOptions, background: bool) -> list[Any]:
+        """The model call. Background work pauses between decoding steps for interactive requests that
+        arrive meanwhile; any call stops at its next pause point once every caller in it has gone
+        (a call shared with callers still waiting runs on: rows are not cut one by one)."""
+        texts = [item.text for item in live]
+        on_event = live[0].job.on_event
+        jobs = list({id(item.job): item.job for item in live}.values())
+
+        def abandoned() -> bool:
+            return self.closed or all(job.done for job in jobs)
+
+        pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
+        with pause if background else contextlib.nullcontext(), stop_when(abandoned):
+            if on_event is not None:
+                return summarizer.summarize(texts, options, on_event=on_event)
+            return summarizer.summarize(texts, options)
 
     def _urgent_waiting(self) -> bool:
         """Asked after each step, from the model's worker threads: cheap, and unlocked (a stale answer costs a step)."""

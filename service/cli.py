@@ -69,6 +69,7 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.lifecycle import CUT_SECONDS, DrainingServer
 
     base = _settings()
     for entry in model or []:
@@ -83,7 +84,14 @@ def serve(
     except ModelError as exc:
         _fail(exc.message)
     typer.echo(f"docsum serving on http://{settings.host}:{settings.port} (docs at /docs)", err=True)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+    config = uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=CUT_SECONDS,  # after the drain: what still runs is cut
+    )
+    DrainingServer(config, application.state.lifecycle, settings.drain_seconds).run()
 
 
 @app.command()

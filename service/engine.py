@@ -16,8 +16,9 @@ served between two of its decoding steps (``models.yielding``).
 The queue holds at most ``queue_size`` documents per model: past that a request
 is refused with :class:`service.errors.Overloaded` (429, ``Retry-After``
 estimated from the recent pace). A request whose caller went away (its task was
-cancelled, e.g. on client disconnect) leaves the queue at once; work already
-inside a running model call finishes but its results are dropped.
+cancelled, e.g. on client disconnect) leaves the queue at once; a running model call
+whose callers have all gone stops at its next pause point (a decoding step, an encoder
+layer, a map chunk: ``models.yielding``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -111,12 +113,17 @@ class Engine:
         self.registry.spec(model)  # an unknown name fails here, before any thread is made
         return await asyncio.wrap_future(self._worker(model).request_load())
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 5.0) -> None:
+        """Refuse new work, drop queued work, and stop running calls at their next pause point
+        (waiting up to ``wait_s`` for them: a process must not exit while a model call runs)."""
         with self._lock:
             self._closed = True
             workers, self._workers = self._workers, {}
         for worker in workers.values():
             worker.close()
+        deadline = time.monotonic() + wait_s
+        for worker in workers.values():
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
 
     def queued(self, model: str) -> int:
         """Documents waiting for ``model`` (not counting the running batch)."""

@@ -17,7 +17,8 @@ The model library's exceptions are mapped where they cross into HTTP:
 UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
 UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input ·
 InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
-and ``max_input_tokens``.
+and ``max_input_tokens`` · TooManyChunks 422 too_many_chunks (``chunks``, ``max_chunks``) ·
+TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.errors import InputTooLong, InvalidInput, ModelError, ModelUnavailable, UnknownModel, UnsupportedOption
+from models.errors import (
+    InputTooLong,
+    InvalidInput,
+    ModelError,
+    ModelUnavailable,
+    TooManyChunks,
+    TooManySentences,
+    UnknownModel,
+    UnsupportedOption,
+)
 
 
 class ServiceError(Exception):
@@ -91,6 +101,8 @@ ERROR_CODES: dict[str, int] = {
     "job_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,
+    "not_acceptable": 406,
+    "request_timeout": 408,
     "document_too_large": 413,
     "body_too_large": 413,
     "unsupported_media_type": 415,
@@ -99,6 +111,8 @@ ERROR_CODES: dict[str, int] = {
     "empty_document": 422,
     "unsupported_option": 422,
     "input_too_long": 422,
+    "too_many_chunks": 422,
+    "too_many_sentences": 422,
     "invalid_input": 422,
     "duplicate_id": 422,
     "too_many_documents": 422,
@@ -110,12 +124,15 @@ ERROR_CODES: dict[str, int] = {
     "internal_error": 500,
     "model_unavailable": 503,
     "not_ready": 503,
+    "shutting_down": 503,
 }
 # Codes one document gets inside a 200: a batch item, a job's result line, a `docsum batch` line.
 DOCUMENT_ERROR_CODES = (
     "empty_document",
     "document_too_large",
     "input_too_long",
+    "too_many_chunks",
+    "too_many_sentences",
     "invalid_input",
     "summarization_failed",
     "invalid_line",
@@ -134,6 +151,8 @@ ECHO_CHARS = 64
 
 _MODEL_ERRORS: dict[type[ModelError], str] = {
     InputTooLong: "input_too_long",
+    TooManyChunks: "too_many_chunks",
+    TooManySentences: "too_many_sentences",
     UnknownModel: "model_not_found",
     ModelUnavailable: "model_unavailable",
     UnsupportedOption: "unsupported_option",
@@ -144,6 +163,8 @@ _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
     413: "body_too_large",
     415: "unsupported_media_type",
     431: "headers_too_large",
@@ -202,9 +223,8 @@ def shorten(value: str, limit: int = ECHO_CHARS) -> str:
 
 
 def model_error_details(exc: ModelError) -> dict[str, object]:
-    if isinstance(exc, InputTooLong):
-        return {"input_tokens": exc.input_tokens, "max_input_tokens": exc.max_input_tokens}
-    return {}
+    """The numbers behind the error (``input_tokens`` and ``max_input_tokens``, ``chunks`` and ``max_chunks``, ...)."""
+    return dict(exc.details)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -121,9 +121,11 @@ def _too_large(limit: int) -> str:
     return f"the request body is larger than {limit} bytes"
 
 
-async def send_json(send: Send, status: int, payload: dict[str, object]) -> None:
+async def send_json(
+    send: Send, status: int, payload: dict[str, object], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
 from models.loading import LoadSettings
+from models.types import DEFAULT_MAX_CHUNKS, DEFAULT_MAX_SENTENCES, WorkLimits
 
 
 def _default_data_dir() -> Path:
@@ -55,6 +56,29 @@ class Settings(BaseSettings):
         32 * 1024, ge=1024, description="Request headers, names and values together; more is refused (431)."
     )
     max_query_chars: int = Field(1000, ge=1, description="Characters in a `query`.")
+    max_chunks: int = Field(
+        DEFAULT_MAX_CHUNKS,
+        ge=1,
+        description="Map chunks one document may take in a seq2seq map-reduce; more is refused (422 too_many_chunks).",
+    )
+    max_sentences: int = Field(
+        DEFAULT_MAX_SENTENCES,
+        ge=1,
+        description="Sentences one document may have for the extractive model, whose scoring costs their square; "
+        "more is refused (422 too_many_sentences).",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the next part of a request body (as nginx's client_body_timeout); "
+        "then 408 request_timeout and the connection is closed.",
+    )
+    drain_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="After SIGTERM: /ready and new requests answer 503 shutting_down while requests in flight "
+        "get this long to finish; then they are cut and the process exits 0.",
+    )
     log_level: str = Field("info", description="Python logging level.")
     data_dir: Path = Field(
         default_factory=_default_data_dir,
@@ -110,4 +134,5 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'docsum.db'}"
 
     def load_settings(self) -> LoadSettings:
-        return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads)
+        limits = WorkLimits(max_chunks=self.max_chunks, max_sentences=self.max_sentences)
+        return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads, limits=limits)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from models.errors import InputTooLong
+from models.errors import InputTooLong, TooManyChunks
 from models.loading import LoadSettings
+from models.longdoc import plan_documents
 from models.seq2seq import Seq2SeqSummarizer
 from models.text import split_sentences
 from models.types import ProgressEvent, SummaryEvent, SummaryOptions, TokenEvent
@@ -53,8 +54,9 @@ def generate_calls(bart: Seq2SeqSummarizer, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_20000_word_document_is_summarized_in_chunks(
-    bart: Seq2SeqSummarizer, generate_calls: list[tuple[int, int]]
+    bart: Seq2SeqSummarizer, generate_calls: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(bart, "max_chunks", None)  # hundreds of chunks of a 64-token window
     document = long_document(20_000)
     [summary] = bart.summarize([document], SummaryOptions(max_tokens=20, num_beams=1))
     assert summary.summary and summary.output_tokens > 0
@@ -142,3 +144,19 @@ def test_token_events_stream_a_greedy_single_pass(bart: Seq2SeqSummarizer) -> No
     deltas = [e.text for e in events if isinstance(e, TokenEvent)]
     assert len(deltas) >= 1
     assert " ".join("".join(deltas).split()) == summary.summary
+
+
+def test_a_document_over_the_chunk_limit_is_refused_before_any_model_call(
+    bart: Seq2SeqSummarizer, generate_calls: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bart, "max_chunks", 10)
+    short, document = "The council met on Tuesday.", long_document(2_000)
+    with pytest.raises(TooManyChunks) as refused:
+        bart.summarize([short, document], SummaryOptions(max_tokens=8, num_beams=1))
+    assert generate_calls == [], "the limit is checked before the model runs, for every document of the call"
+    monkeypatch.setattr(bart, "max_chunks", None)
+    chunks = len(plan_documents(bart, [document])[0])
+    assert refused.value.details == {"chunks": chunks, "max_chunks": 10} and chunks > 10
+    monkeypatch.setattr(bart, "max_chunks", chunks)
+    [summary] = bart.summarize([document], SummaryOptions(max_tokens=8, num_beams=1))
+    assert summary.chunks is not None and len(summary.chunks) == chunks

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from models.text import count_words, render, split_sentences
+from models.text import _allows_lowercase_starts, count_words, render, split_sentences
 
 
 def texts(document: str) -> list[str]:
@@ -119,3 +122,21 @@ def test_count_words_counts_cjk_characters() -> None:
 )
 def test_chinese_and_japanese_sentences_are_joined_without_a_space(sentences: list[str], expected: str) -> None:
     assert render(sentences, "paragraph") == expected
+
+
+def test_the_lowercase_vote_counts_what_the_former_quadratic_pattern_counted() -> None:
+    """``[a-z]{3,}\\. +(\\w)`` (34 s on 200,000 letters) and its linear replacement agree on every text."""
+    former = re.compile(r"[a-z]{3,}\. +(\w)")
+
+    def vote(text: str) -> bool:
+        found = [m.group(1).islower() for m in former.finditer(text)]
+        return sum(found) > len(found) - sum(found)
+
+    rng = random.Random(5)
+    pieces = ["abc", "de", "f", "Gh", ". ", ".  ", "é", "1", "\n", "_"]
+    votes = set()
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        assert _allows_lowercase_starts(text) == vote(text), text
+        votes.add(vote(text))
+    assert votes == {True, False}
