@@ -78,6 +78,8 @@ class EvalReport:
     systems: tuple[SystemScores, ...]  # the model first, then the baselines
     docs_per_second: float
     failures: int
+    # Mean grounding consistency of the model's own summaries (models.grounding); None where none was grounded.
+    consistency: float | None = None
 
     def scores(self, system: str) -> SystemScores:
         for entry in self.systems:
@@ -91,6 +93,7 @@ class EvalReport:
             "n": self.n,
             "docs_per_second": round(self.docs_per_second, 2),
             "failures": self.failures,
+            "consistency": None if self.consistency is None else round(self.consistency, 3),
             "systems": {
                 s.system: {k: round(v, 2) for k, v in asdict(s).items() if k != "system"} for s in self.systems
             },
@@ -230,12 +233,14 @@ def evaluate(
         else:
             model_rows.append(score_summary(scorer, record.references, summary_lines(result.summary)))
         lead_rows.append(score_summary(scorer, record.references, "\n".join(lead3(record.text))))
+    grounded = [r.summary.grounding.consistency for r in results if r.summary and r.summary.grounding]
     return EvalReport(
         model=summarizer.name,
         n=len(records),
         systems=(_mean(summarizer.name, model_rows), _mean(LEAD3, lead_rows)),
         docs_per_second=len(records) / elapsed if elapsed > 0 else float("inf"),
         failures=failures,
+        consistency=sum(grounded) / len(grounded) if grounded else None,
     )
 
 
@@ -270,6 +275,8 @@ def format_report(report: EvalReport) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     footer = f"{report.n} documents, {report.failures} failed"
+    if report.consistency is not None:
+        footer += f"; grounding consistency of {report.model}'s summaries: {report.consistency:.3f}"
     return "\n".join([*lines, footer])
 
 

@@ -31,6 +31,7 @@ the share of supported sentences).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
@@ -42,7 +43,7 @@ from typing import Any
 from models.grounding_flags import Span, is_cased, quoted_ranges, unsupported_spans
 from models.grounding_tokens import FUNCTION, NUMBER, Token, source_keys, tokenize
 from models.text import Sentence, split_sentences
-from models.types import ChunkSummary
+from models.types import ChunkSummary, Summary, SummaryOptions
 
 # Log-space cost of one unsupported content word, and the multipliers by kind of word.
 NOVEL_COST = 0.3
@@ -112,6 +113,22 @@ def ground(source: str, summary: str, *, regions: Sequence[tuple[int, int]] | No
     of it (the chunks of a map-reduce summary), so the cost follows what was read.
     """
     return SourceIndex(source, regions=regions).ground(summary)
+
+
+def attach_grounding(texts: Sequence[str], summaries: Sequence[Summary], options: SummaryOptions) -> list[Summary]:
+    """Each summary with its grounding in its source text (map-reduce summaries in their chunks), unless
+    ``options.grounding`` is False. For summarizers that write new text; a few milliseconds a summary."""
+    if options.grounding is False:
+        return list(summaries)
+    return [
+        dataclasses.replace(
+            summary,
+            grounding=ground_chunked(text, summary.summary, summary.chunks)
+            if summary.chunks
+            else ground(text, summary.summary),
+        )
+        for text, summary in zip(texts, summaries, strict=True)
+    ]
 
 
 def ground_chunked(source: str, summary: str, chunks: Sequence[ChunkSummary]) -> Grounding:

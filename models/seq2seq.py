@@ -22,6 +22,7 @@ from transformers.generation.streamers import BaseStreamer
 from models.acceleration import NOT_APPLICABLE
 from models.errors import InputTooLong, UnsupportedOption
 from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_points
+from models.grounding import attach_grounding
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import plan_documents, reindexed, summarize_in_chunks
 from models.text import render, split_sentences
@@ -142,7 +143,7 @@ class Seq2SeqSummarizer:
                 subset = [texts[i] for i in long]
                 summaries = summarize_in_chunks(self, subset, options, reindexed(on_event, long), plans)
                 results.update(zip(long, summaries, strict=True))
-            return [results[i] for i in range(len(texts))]
+            return attach_grounding(texts, [results[i] for i in range(len(texts))], options)
 
     def summarize_fitting(
         self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from models.grounding import Grounding
 
 LengthPreset = Literal["short", "medium", "long"]
 SummaryFormat = Literal["paragraph", "bullets"]
@@ -28,6 +31,8 @@ class SummaryOptions:
     format: SummaryFormat = "paragraph"
     query: str | None = None
     truncation: Truncation = "chunk"
+    # Evidence for each sentence a model writes (models.grounding); None: on, for models that write new text.
+    grounding: bool | None = None
 
     def is_set(self, name: str) -> bool:
         return getattr(self, name) is not None
@@ -76,7 +81,8 @@ class Summary:
 
     ``chunks`` and ``reduce_rounds`` are set when the document was summarized in
     chunks: the map step's chunks, and how many reduce passes followed (the final
-    pass included).
+    pass included). ``grounding`` is set for summaries a model wrote (not copied): each
+    sentence's evidence in the source and what the source does not support.
     """
 
     summary: str
@@ -86,6 +92,7 @@ class Summary:
     sentences: tuple[ScoredSentence, ...] | None = None
     chunks: tuple[ChunkSummary, ...] | None = None
     reduce_rounds: int = 0
+    grounding: Grounding | None = None
 
 
 @dataclass(frozen=True, slots=True)

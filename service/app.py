@@ -22,7 +22,7 @@ from service.jobs.worker import JobWorker
 from service.lifecycle import BodyTimeoutMiddleware, Lifecycle, LifecycleMiddleware
 from service.middleware import BodySizeLimitMiddleware, HeaderSizeLimitMiddleware, RequestIdMiddleware
 from service.openapi import install_openapi
-from service.routes import health, jobs, models, summarize
+from service.routes import ground, health, jobs, models, summarize
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(summarize.router)
+    app.include_router(ground.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(health.router)

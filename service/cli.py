@@ -19,6 +19,7 @@ from service import __version__
 from service.batchfile import count_lines, run_batch
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
+from service.cli_ground import ground_command
 from service.ray_batch import RayCluster, RayEngineError, ray_missing, run_ray_batch
 from service.schemas import SummarizeResponse
 from service.settings import Settings
@@ -38,6 +39,14 @@ Query = Annotated[str | None, typer.Option(help="Favour sentences relevant to th
 BatchSize = Annotated[int | None, typer.Option(min=1, help="Documents per model call.")]
 Truncation = Annotated[
     str, typer.Option(help="Input over the model's window: chunk (map-reduce), head (cut), or error.")
+]
+Grounding = Annotated[
+    bool | None,
+    typer.Option(
+        "--grounding/--no-grounding",
+        help="Evidence for each sentence a model writes, in --json output (default: on for seq2seq).",
+        show_default=False,
+    ),
 ]
 
 
@@ -109,10 +118,11 @@ def summarize(
     truncation: Truncation = "chunk",
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
     stream: Annotated[bool, typer.Option(help="Print text as it is generated, and chunk progress on stderr.")] = False,
+    grounding: Grounding = None,
 ) -> None:
     """Summarize one document and print the summary."""
     text = sys.stdin.read() if file == "-" else _read_text(Path(file))
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation)
+    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation, grounding)
     summarizer = _load(model)
     printer = _StreamPrinter() if stream and not as_json else None
     try:
@@ -144,6 +154,7 @@ def batch(
     query: Query = None,
     batch_size: BatchSize = None,
     truncation: Truncation = "chunk",
+    grounding: Grounding = None,
     resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUTPUT if it holds anything.")] = False,
     engine: Annotated[
@@ -181,7 +192,7 @@ def batch(
     if engine == "ray" and (reason := ray_missing()) is not None:
         _fail(reason)
     settings = _settings()
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation)
+    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation, grounding)
     started = time.perf_counter()
     summarizer = _load(model) if engine == "local" else None  # on Ray, every worker loads its own
     if summarizer is not None:
@@ -236,6 +247,7 @@ def list_models() -> None:
 
 
 app.command("convert")(convert)
+app.command("ground")(ground_command)
 app.command("eval")(evaluate_command)
 
 
@@ -286,6 +298,7 @@ def _options(
     format: str,
     query: str | None,
     truncation: str = "chunk",
+    grounding: bool | None = None,
 ) -> SummaryOptions:
     if length not in (None, "short", "medium", "long"):
         _fail("--length must be short, medium or long")
@@ -304,6 +317,7 @@ def _options(
         format=_format(format),
         query=query,
         truncation=truncation,  # type: ignore[arg-type]
+        grounding=grounding,
     )
 
 

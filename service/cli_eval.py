@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,14 @@ from models.errors import ModelError
 
 def evaluate_command(
     data: Annotated[Path, typer.Argument(help='JSONL lines {"id", "document"|"text", "summary", "references"?}.')],
+    judgments: Annotated[
+        bool,
+        typer.Option(
+            "--judgments",
+            help='DATA holds human judgments {"document", "summary", "consistency"}: print how grounding\'s '
+            "consistency score correlates with them (Pearson, Spearman), beside n-gram coverage.",
+        ),
+    ] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, local directory or hub id.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N documents.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
@@ -32,6 +41,9 @@ def evaluate_command(
 
     if not data.is_file():
         _fail(f"no data file at {data}")
+    if judgments:
+        _score_judgments(data, limit, as_json)
+        return
     try:
         records = load_eval_records(data, limit)
     except ValueError as exc:
@@ -43,3 +55,26 @@ def evaluate_command(
     except ModelError as exc:
         _fail(exc.message)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_report(report))
+
+
+def _score_judgments(data: Path, limit: int | None, as_json: bool) -> None:
+    """``--judgments``: agreement of grounding's consistency score with people; with --json, the last line
+    is the grounding row as one object (n, pearson, spearman)."""
+    from models.grounding_eval import GROUNDING, agreement, load_judgments
+    from service.cli import _fail
+
+    try:
+        rows = load_judgments(data)[:limit]
+    except (ValueError, KeyError, TypeError) as exc:
+        _fail(f"{data}: {exc}")
+    if len(rows) < 3:
+        _fail(f"{data}: {len(rows)} judgments; correlation needs at least 3")
+    table = agreement(rows)
+    if as_json:
+        for entry in sorted(table, key=lambda a: a.score == GROUNDING):  # the grounding row last
+            pearson, spearman = (None if math.isnan(v) else round(v, 4) for v in (entry.pearson, entry.spearman))
+            typer.echo(json.dumps({"score": entry.score, "n": entry.n, "pearson": pearson, "spearman": spearman}))
+        return
+    typer.echo(f"{'score':24} {'n':>5} {'pearson':>8} {'spearman':>8}")
+    for entry in table:
+        typer.echo(f"{entry.score:24} {entry.n:>5} {entry.pearson:>8.3f} {entry.spearman:>8.3f}")

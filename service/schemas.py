@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.config import JsonDict
 
+from models.grounding import Grounding
 from models.runner import DocumentResult
 from models.types import Summary, SummaryOptions
 
@@ -47,6 +48,12 @@ class SummaryParams(_Strict):
         description="Input longer than the model's window: summarize it in chunks (map-reduce), keep its head, "
         "or refuse it (422 input_too_long).",
     )
+    grounding: bool | None = Field(
+        None,
+        description="Evidence for every sentence a model writes, and what the source does not support (the "
+        "response's `grounding`, as POST /v1/ground gives it). On by default for seq2seq models (a few ms a "
+        "summary); extractive sentences are copied, with their offsets in `sentences`.",
+    )
 
     @field_validator("min_tokens")
     @classmethod
@@ -68,6 +75,7 @@ class SummaryParams(_Strict):
             format=self.format,
             query=self.query,
             truncation=self.truncation,
+            grounding=self.grounding,
         )
 
 
@@ -121,6 +129,42 @@ class ChunkOut(BaseModel):
     summary: str = Field(description="What the map step made of this chunk.")
 
 
+class EvidenceOut(BaseModel):
+    offset: int = Field(description="Start in the submitted text, in characters.")
+    length: int = Field(description="Length in characters: the evidence is input[offset:offset + length].")
+    score: float = Field(description="Share of the sentence's content words (weighted by rarity) found there.")
+
+
+class UnsupportedOut(BaseModel):
+    text: str
+    offset: int = Field(description="Start in the summary, in characters.")
+    length: int = Field(description="Length in characters: text == summary[offset:offset + length].")
+    kind: Literal["name", "number", "date", "quote", "word"]
+
+
+class GroundedSentenceOut(BaseModel):
+    text: str
+    offset: int = Field(description="Start of the sentence in the summary, in characters.")
+    length: int = Field(description="Length in characters: text == summary[offset:offset + length].")
+    support: list[EvidenceOut] = Field(description="Ranges of the submitted text that hold its content, best first.")
+    supported: float = Field(description="How well the source supports the sentence, 0 to 1.")
+    unsupported: list[UnsupportedOut] = Field(description="Names, numbers, dates and quotes the source lacks.")
+
+
+class GroundingOut(BaseModel):
+    consistency: float = Field(description="The mean `supported` of the summary's sentences, 0 to 1.")
+    sentences: list[GroundedSentenceOut]
+
+    @classmethod
+    def build(cls, grounding: Grounding) -> GroundingOut:
+        return cls.model_validate(grounding.to_dict())
+
+
+class GroundRequest(_Strict):
+    text: str = Field(description="The source document (else 422 empty_document).", json_schema_extra=NOT_BLANK)
+    summary: str = Field(description="The summary to check: written by a person, a service or a model.")
+
+
 class Usage(BaseModel):
     input_tokens: int = Field(description="Tokens in the whole input, including any part cut off.")
     output_tokens: int
@@ -135,6 +179,9 @@ class SummarizeResponse(BaseModel):
     truncated: bool = Field(description="Whether the input was cut to fit the model's window.")
     chunks: list[ChunkOut] | None = Field(None, description="Long input summarized in chunks: where each came from.")
     reduce_rounds: int = Field(0, description="Reduce passes after the map step, the final one included.")
+    grounding: GroundingOut | None = Field(
+        None, description="Summaries a model wrote: each sentence's evidence in the submitted text (`grounding`)."
+    )
 
     @classmethod
     def build(cls, summary: Summary, model: str, options: SummaryOptions) -> SummarizeResponse:
@@ -154,6 +201,7 @@ class SummarizeResponse(BaseModel):
             truncated=summary.truncated,
             chunks=chunks,
             reduce_rounds=summary.reduce_rounds,
+            grounding=GroundingOut.build(summary.grounding) if summary.grounding is not None else None,
         )
 
 

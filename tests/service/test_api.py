@@ -39,6 +39,7 @@ def test_summarize_returns_summary_usage_and_model(client: TestClient) -> None:
         "truncated": False,
         "chunks": None,
         "reduce_rounds": 0,
+        "grounding": None,  # the fake summarizer writes no grounding (tests/service/test_ground.py has real ones)
     }
 
 
