@@ -25,9 +25,7 @@ SUMMARY = "The council voted to build a bridge costing 45 million dollars. Mayor
 
 @pytest.fixture(scope="module")
 def client(tiny_bart_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        models=(f"tiny={tiny_bart_dir}",), dtype="float32", data_dir=tmp_path_factory.mktemp("data")
-    )
+    settings = Settings(models=(f"tiny={tiny_bart_dir}",), dtype="float32", data_dir=tmp_path_factory.mktemp("data"))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
