@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         batch_tokens=settings.batch_tokens,
         batch_wait_ms=settings.batch_wait_ms,
         queue_size=settings.queue_size,
+        batch_share=settings.batch_share,
     )
     store = JobStore(
         settings.store_url(),

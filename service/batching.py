@@ -7,7 +7,8 @@ options, closest in length first, within ``batch_size`` documents and
 ``batch_tokens`` padded tokens x beams (rows the decoder carries), so the model pads
 little and beam search holds no more keys and values than greedy search does.
 Background calls pause between decoding steps for interactive items that arrive
-meanwhile (``models.yielding``). ``service.engine`` is the async face that feeds
+meanwhile (``models.yielding``), unless batch work is owed its guaranteed share of the
+model's time (``service.fairness``). ``service.engine`` is the async face that feeds
 these workers.
 """
 
@@ -31,6 +32,7 @@ from models.runner import beams_of, count_tokens, estimate_tokens
 from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded
+from service.fairness import TimeShare
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class BatchLimits:
     batch_tokens: int  # padded input tokens x beams per model call, at most
     batch_wait_s: float  # how long to wait after the latest arrival for company
     queue_size: int  # queued documents per model before Overloaded (429)
+    batch_share: float = 0.0  # of the model's time, guaranteed to batch work (service.fairness)
 
 
 class Priority(enum.IntEnum):
@@ -102,6 +105,7 @@ class ModelWorker:
         self.closed = False
         self.seconds_per_document = 1.0
         self.summarizer: Summarizer | None = None
+        self.share = TimeShare(limits.batch_share)
         self.thread = threading.Thread(target=self._run, name=f"docsum-{model}", daemon=True)
         self.thread.start()
 
@@ -190,8 +194,10 @@ class ModelWorker:
                 if self.items:
                     break
                 self.cond.wait()
+            if all(item.job.priority == Priority.INTERACTIVE for item in self.items):
+                self.share.forget()  # no batch work waits: it is owed nothing
             # Wait a little for company while requests keep arriving, unless a batch is already full.
-            head = min(self.items, key=_urgency)
+            head = self._head()
             give_up = head.arrived + limits.batch_wait_s * _MAX_WAIT_WINDOWS
             while not self.closed and not self.loads:
                 compatible = [i for i in self.items if i.job.options == head.job.options]
@@ -206,11 +212,19 @@ class ModelWorker:
                 self._drop_finished()
                 if not self.items:
                     return [], []
-                head = min(self.items, key=_urgency)
+                head = self._head()
             batch = self._pick(head)
             taken = {id(item) for item in batch}
             self.items = [item for item in self.items if id(item) not in taken]
             return [], batch
+
+    def _head(self) -> Item:
+        """The most urgent item; the oldest batch item while batch work is owed its share of the model's time."""
+        if self.share.owed():
+            owed = [item for item in self.items if item.job.priority > Priority.INTERACTIVE]
+            if owed:
+                return min(owed, key=_urgency)
+        return min(self.items, key=_urgency)
 
     def _pick(self, head: Item, *, riders: bool = True) -> list[Item]:
         """The head item and the queued items most like it in length, within the budgets.
@@ -278,10 +292,13 @@ class ModelWorker:
             for item in live:
                 self._fail_job(item.job, exc)
             return
-        background = all(item.job.priority > Priority.INTERACTIVE for item in live)
+        batch_documents = sum(item.job.priority > Priority.INTERACTIVE for item in live)
+        background = batch_documents == len(live)
         started = time.perf_counter()
         try:
-            summaries = self._call(summarizer, live, options, background)
+            # Batch work's share of the model's time (service.fairness) is charged for the call's batch part.
+            with self.share.charging(batch_documents / len(live)):
+                summaries = self._call(summarizer, live, options, background)
         except Cancelled:
             logger.debug("a call of %d documents stopped: its callers have gone, or the engine closed", len(live))
             for item in live:
@@ -324,10 +341,15 @@ class ModelWorker:
 
     def _urgent_waiting(self) -> bool:
         """Asked after each step, from the model's worker threads: cheap, and unlocked (a stale answer costs a step)."""
+        if self.share.owed():
+            return False
         return any(item.job.priority == Priority.INTERACTIVE and not item.job.done for item in self.items)
 
     def _serve_urgent(self, summarizer: Summarizer) -> None:
-        """Between two decoding steps of background work: run the interactive requests waiting now."""
+        """Between two decoding steps of background work: run the interactive requests waiting now, unless batch
+        work is owed its share of the model's time."""
+        if self.share.owed():
+            return
         with self.cond:
             self._drop_finished()
             urgent = [item for item in self.items if item.job.priority == Priority.INTERACTIVE]

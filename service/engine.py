@@ -11,7 +11,8 @@ fills each model call with queued items of the same options and similar lengths
 still gets back exactly its own results, in order. A batch that fails is retried
 one document at a time, so one bad document fails alone. An interactive request
 that arrives while batch or job work runs does not wait for that call to end: it is
-served between two of its decoding steps (``models.yielding``).
+served between two of its decoding steps (``models.yielding``), unless batch work is
+owed its guaranteed share (``batch_share``) of the model's time (``service.fairness``).
 
 The queue holds at most ``queue_size`` documents per model: past that a request
 is refused with :class:`service.errors.Overloaded` (429, ``Retry-After``
@@ -51,10 +52,11 @@ class Engine:
         batch_tokens: int = 16384,
         batch_wait_ms: float = 10.0,
         queue_size: int = 256,
+        batch_share: float = 0.25,
     ) -> None:
         self.registry = registry
         self.max_chars = max_chars
-        self.limits = BatchLimits(batch_size, batch_tokens, batch_wait_ms / 1000, queue_size)
+        self.limits = BatchLimits(batch_size, batch_tokens, batch_wait_ms / 1000, queue_size, batch_share)
         self._sequence = itertools.count()
         self._workers: dict[str, ModelWorker] = {}
         self._lock = threading.Lock()

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     queue_size: int = Field(
         256, ge=1, description="Documents waiting per model; more are refused with 429 and Retry-After."
     )
+    batch_share: float = Field(
+        0.25,
+        ge=0,
+        le=0.9,
+        description="Share of a model's time guaranteed to batch and job work while interactive requests keep "
+        "it busy; 0: interactive requests always go first.",
+    )
     threads: int = Field(0, ge=0, le=1024, description="CPU threads per model call; 0 means one per core.")
     max_document_chars: int = Field(200_000, ge=1, description="Characters per document; more is refused (413).")
     max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
