@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.catalog import BUILTIN_MODELS, ModelRegistry
 from models.runner import Document
-from models.types import EventSink, Summary, SummaryOptions
+from models.types import EventSink, ModelKind, Summary, SummaryOptions
 from models.yielding import step_done
 from service.engine import Engine
 
@@ -37,7 +37,7 @@ from service.engine import Engine
 class SleepingModel:
     """Takes the time a seq2seq model would, by the cost model in the module docstring."""
 
-    kind = "seq2seq"
+    kind: ModelKind = "seq2seq"
     name = "sleeper"
     max_input_tokens = 1024
 
