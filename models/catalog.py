@@ -7,6 +7,7 @@ fetch an arbitrary hub id.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -202,7 +203,7 @@ def default_loader(settings: LoadSettings) -> Loader:
 
             return ExtractiveSummarizer(name=spec.name)
         revision = spec.revision or settings.revision
-        placed = LoadSettings(device=settings.device, dtype=settings.dtype, revision=revision, threads=settings.threads)
+        placed = dataclasses.replace(settings, revision=revision)
         if spec.backend == "ctranslate2":
             from models.ctranslate2_backend import CTranslate2Summarizer
 
