@@ -1,7 +1,8 @@
 """Attention for encoder-decoder generation on CPU, for models on transformers' SDPA.
 
 Registered under :data:`NAME` with transformers' ``AttentionInterface`` for
-reduced-precision models only (plain fp32 keeps exactly transformers' SDPA):
+reduced-precision models, and batch-invariant fp32 ones (models.invariance; plain fp32 keeps
+exactly transformers' SDPA):
 
 * **Beams query their document's keys and values together.** With one copy of the
   encoder output per document (``models.generation.share_encoder_outputs_across_beams``)
@@ -39,6 +40,9 @@ _IGNORED_KWARGS = frozenset(
     {"use_cache", "output_attentions", "output_hidden_states", "cache_position", "position_ids"}
 )
 _BF16_FLAG = "_docsum_attention_in_bf16"
+# Set on attention modules whose masked calls run one document at a time (models.invariance): True, or
+# "encoder" for the encoder's own.
+PER_DOCUMENT_FLAG = "_docsum_attention_per_document"
 
 
 def docsum_sdpa(
@@ -57,11 +61,18 @@ def docsum_sdpa(
     unhandled = [n for n, v in kwargs.items() if _is_set(v) and n not in _HANDLED_KWARGS | _IGNORED_KWARGS]
     same_heads = key.shape[1] == query.shape[1]  # grouped-query attention goes to SDPA
     plain = query.device.type == "cpu" and same_heads and not (causal or unhandled or kwargs.get("dropout"))
-    if plain and (group * length <= _DECODING_QUERIES or getattr(module, _BF16_FLAG, False)):
+    # The flag is "encoder" on the encoder's self-attention: a short document is no decoding step there.
+    invariant = getattr(module, PER_DOCUMENT_FLAG, False)
+    decoding = group * length <= _DECODING_QUERIES and invariant != "encoder"
+    in_bf16 = getattr(module, _BF16_FLAG, False)
+    if plain and (decoding or in_bf16 or invariant):
         # Decoding steps in the cache's dtype; longer inputs (the encoder) in bf16 where asked.
-        dtype = key.dtype if group * length <= _DECODING_QUERIES else torch.bfloat16
+        dtype = key.dtype if decoding else torch.bfloat16 if in_bf16 else query.dtype
         bias = kwargs.get("position_bias")  # T5's relative positions, added to the scores
-        return _matmul_attention(query, key, value, attention_mask, bias, kwargs.get("scaling"), dtype), None
+        # The encoder's always (a lone document has no mask), other masked calls too (cross-attention).
+        per_document = invariant == "encoder" or (bool(invariant) and attention_mask is not None)
+        scaling = kwargs.get("scaling")
+        return _matmul_attention(query, key, value, attention_mask, bias, scaling, dtype, per_document), None
     if group > 1:
         key, value = key.repeat_interleave(group, dim=0), value.repeat_interleave(group, dim=0)
         if attention_mask is not None and attention_mask.shape[0] > 1:
@@ -84,6 +95,7 @@ def _matmul_attention(
     bias: torch.Tensor | None,
     scaling: float | None,
     dtype: torch.dtype,
+    per_document: bool = False,
 ) -> torch.Tensor:
     """softmax(q k^T + bias) v as matmuls in ``dtype`` (softmax accumulated in fp32), a few documents at a time.
 
@@ -92,6 +104,7 @@ def _matmul_attention(
     and biases (rows, documents or 1; heads or 1; length or 1; keys) as transformers
     makes them for SDPA. Returns (documents x group, length, heads, dim) in the
     query's dtype, the layout transformers' attention functions return.
+    ``per_document``: one document at a time, its padding cut off (:func:`_each_document`).
     """
     rows, heads, length, dim = query.shape
     documents, _, keys, _ = key.shape
@@ -102,11 +115,16 @@ def _matmul_attention(
     mask = None if mask is None else _per_document(mask, documents, group, length)
     bias = None if bias is None else _per_document(bias, documents, group, length)
     output = torch.empty((documents, group, length, heads, dim), dtype=query.dtype, device=query.device)
-    step = max(1, SCORES_PER_CHUNK // (heads * group * length * keys))
+    step = 1 if per_document else max(1, SCORES_PER_CHUNK // (heads * group * length * keys))
     # One document at a time (long inputs): a right-padding mask becomes shorter keys, no masking.
-    valid = _valid_key_counts(mask, documents) if step == 1 and bias is None else None
+    valid = _valid_key_counts(mask, documents) if step == 1 and (bias is None or per_document) else None
+    if per_document and mask is None:
+        valid = [keys] * documents
     if mask is not None and valid is None:  # added to the scores: half the time of masked_fill
         mask = _additive(mask, dtype)
+    if per_document and valid is not None:
+        _each_document(queries, key, value, bias, valid, output)
+        return output.view(rows, length, heads, dim)
     if step >= documents and valid is None:  # every decoding step: one chunk, no slicing (hundreds of ops a step)
         attended = _attend(queries, key, value, mask, bias, dtype)
         output.copy_(attended.view(documents, heads, group, length, dim).permute(0, 2, 3, 1, 4))
@@ -124,6 +142,42 @@ def _matmul_attention(
         )
         output[chunk] = attended.view(-1, heads, group, length, dim).permute(0, 2, 3, 1, 4)
     return output.view(rows, length, heads, dim)
+
+
+def _each_document(
+    queries: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    bias: torch.Tensor | None,
+    valid: list[int],
+    output: torch.Tensor,
+) -> None:
+    """Attention one document at a time over its own keys only, so that its batchmates' padding changes nothing.
+
+    Padded keys weigh exactly 0, yet a longer row of scores is summed in another order
+    (float rounding); the same goes for more query rows in a matrix product, so in
+    self-attention (as many queries as keys, one group) the padded queries are cut off
+    too and their outputs are zeros: nothing reads them.
+    """
+    heads, dim = queries.shape[1], queries.shape[3]
+    group, length = output.shape[1], output.shape[2]
+    self_attention = group == 1 and length == key.shape[2]
+    for document, end in enumerate(valid):
+        used = end if self_attention else length
+        asked = slice(None, used if self_attention else None)  # the query rows kept
+        one = slice(document, document + 1)
+        attended = _attend(
+            queries[one, :, asked],
+            # Dense copies: bf16 matmuls of slices took a slow path (0.49 against 0.07 + 0.06 ms to copy).
+            key[one, :, :end].to(queries.dtype).contiguous(),
+            value[one, :, :end].to(queries.dtype).contiguous(),
+            None,
+            None if bias is None else _rows(bias, one)[:, :, asked, :end],
+            queries.dtype,
+        )
+        output[document, :, :used] = attended.view(heads, group, used, dim).permute(1, 2, 0, 3)
+        if used < length:
+            output[document, :, used:] = 0
 
 
 def _attend(

@@ -59,6 +59,8 @@ class _ScriptedStep:
         self.taken = 0  # steps run scripted: the load-time check that this path engages reads it
         self.declined: list[str] = []  # the arguments of the last call it left to transformers
         self.position_bias: Callable[..., torch.Tensor] | None = None
+        # Cross-attention one document at a time, as the model's own attention does (models.invariance).
+        self.per_document = any(getattr(m, attention.PER_DOCUMENT_FLAG, False) for m in decoder.modules())
         if type(model) is T5ForConditionalGeneration:
             self.ends = _script(scripted_layers.T5Ends(model))
             self.layers = [_script(scripted_layers.T5DecoderLayer(block)) for block in decoder.block]
@@ -175,10 +177,23 @@ def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, 
         return None  # models.attention would cut this in chunks: its order of ops, not this one
     if scripted.positions is not None and position >= scripted.positions:
         return None  # past the learned positions: transformers raises its own error
-    mask = kwargs.get("attention_mask")
-    if mask is not None and (mask.dim() != 2 or tuple(mask.shape) != (documents, keys)):
+    masking = _cross_masking(scripted, kwargs.get("attention_mask"), documents, keys)
+    return None if masking is None else (tokens, position, masking, named[0], cache)
+
+
+def _cross_masking(
+    scripted: _ScriptedStep, mask: torch.Tensor | None, documents: int, keys: int
+) -> tuple[torch.Tensor | None, list[int] | None] | None:
+    """How the step's cross-attention leaves out the encoder's padding: an additive bias, or each document's key
+    count (one document at a time, models.invariance); None where transformers' forward must run."""
+    if mask is None:
+        return None, None
+    if mask.dim() != 2 or tuple(mask.shape) != (documents, keys):
         return None
-    return tokens, position, None if mask is None else _cross_bias(mask, scripted.cache_dtype), named[0], cache
+    if not scripted.per_document:
+        return _cross_bias(mask, scripted.cache_dtype), None
+    valid = _cross_valid(mask)
+    return None if valid is None else (None, valid)  # another mask: models.attention adds it, so transformers'
 
 
 def _cross_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
@@ -196,15 +211,29 @@ def _cross_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tenso
     return made[dtype]
 
 
+def _cross_valid(attention_mask: torch.Tensor) -> list[int] | None:
+    """Each document's key count, where the encoder's padding (if any) is at the right of every row; None for
+    another mask. Made once per ``generate`` call, as :func:`_cross_bias`."""
+    if "_docsum_cross_valid" not in attention_mask.__dict__:
+        valid = attention_mask.bool()
+        counts = valid.sum(dim=1)
+        prefix = torch.equal(valid, torch.arange(valid.shape[1], device=valid.device) < counts[:, None])
+        attention_mask._docsum_cross_valid = counts.tolist() if prefix and bool(counts.all()) else None
+    known: list[int] | None = attention_mask._docsum_cross_valid
+    return known
+
+
 def _run_step(scripted: _ScriptedStep, step: tuple[Any, ...]) -> Any:
     from transformers.modeling_outputs import Seq2SeqLMOutput
 
-    tokens, position, cross_mask, cache_name, cache = step
+    tokens, position, (cross_mask, cross_valid), cache_name, cache = step
     hidden = scripted.ends.embed(tokens, position)
     bias = scripted.bias(position, tokens.device)
     layers = zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers, scripted.layers, strict=True)
     for own, cross, layer in layers:
-        hidden, own.keys, own.values = layer(hidden, own.keys, own.values, cross.keys, cross.values, cross_mask, bias)
+        hidden, own.keys, own.values = layer(
+            hidden, own.keys, own.values, cross.keys, cross.values, cross_mask, bias, cross_valid
+        )
     # The output field has the name the input had: generate reads the cache back from it.
     return Seq2SeqLMOutput(logits=scripted.ends(hidden), **{_output_cache_field(cache_name): cache})
 

@@ -1,7 +1,8 @@
 """Changes to how transformers' ``generate`` runs an encoder-decoder model, for speed and memory.
 
-For reduced-precision models only (plain fp32 keeps exactly transformers' outputs),
-installed per model instance by :func:`models.loading.use_shared_kv_attention`.
+For reduced-precision models only (plain fp32 keeps exactly transformers' outputs; batch-invariant
+fp32 encodes one document at a time, models.invariance), installed per model instance by
+:func:`models.loading.use_shared_kv_attention`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from models.invariance import ENCODES_ON_THE_CALLER
 from models.yielding import PauseGate, has_pause_points, step_done
 
 _BEAM_SHARED_INPUTS = ("encoder_outputs", "attention_mask")
@@ -25,6 +27,7 @@ GENERATES_IN_PARTS = "_docsum_generates_in_parts"
 # (two parts at once, see generate_in_parts) peaked at 1.36-1.38 GiB against 1.67 with
 # 2048-token slices and more unsliced; no slower (the int8 matmuls have rows enough).
 ENCODER_SLICE_TOKENS = 1024
+_PLAIN_ENCODER_FORWARD = "_docsum_plain_forward"
 
 
 def share_encoder_outputs_across_beams(model: Any) -> None:
@@ -78,14 +81,16 @@ def stop_sharing_encoder_outputs(model: Any) -> None:
     model.__dict__.pop("_expand_inputs_for_generation", None)
 
 
-def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS) -> None:
+def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS, *, one_document: bool = False) -> None:
     """The encoder runs a few documents at a time, each slice cut to its own longest input.
 
     Peak memory follows the slice, not the batch; inputs are sorted by length, so a
-    slice of short documents also skips the padding of the longest.
+    slice of short documents also skips the padding of the longest. ``one_document``:
+    every slice is one document, so no padding and no batchmate changes its rounding
+    (``models.invariance``). Installed again, it replaces the slicing installed before.
     """
     encoder = model.get_encoder()
-    forward = encoder.forward
+    forward = encoder.__dict__.setdefault(_PLAIN_ENCODER_FORWARD, encoder.forward)
 
     @functools.wraps(forward)  # generate reads the signature to pick the arguments it passes
     def sliced(*args: Any, input_ids: Any = None, attention_mask: Any = None, **kwargs: Any) -> Any:
@@ -93,8 +98,8 @@ def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS) -> None
         if plain or kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
             return forward(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         rows, length = input_ids.shape
-        step = max(1, max_tokens // max(1, length))
-        if rows <= step:
+        step = 1 if one_document else max(1, max_tokens // max(1, length))
+        if rows <= step and not one_document:  # one document still sheds its padding (a part of a batch)
             return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = None
         for first in range(0, rows, step):  # pauses come from the layers (pause_between_encoder_layers)
@@ -145,7 +150,8 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     up to int8's per-call activation scales.
 
     One document has rows enough for the whole team only in its encoder pass, which
-    runs on this thread; its decoding steps then run on one worker. 500 tokens, 60
+    runs on this thread (as every batch's of a batch-invariant float model: a product's
+    rounding depends on how many threads share it); its decoding steps then run on one worker. 500 tokens, 60
     tokens forced, 2 threads: 1.03-1.33 s against 1.61-1.98 s greedy, 1.29-1.91 s
     against 1.86-2.46 s with 4 beams, the same output.
 
@@ -160,16 +166,16 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
             output: torch.Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return output
     parts = min(threads, len(input_ids))
-    if parts == 1 and getattr(model.config, "is_encoder_decoder", False):
-        # One document: the encoder pass on this thread's whole team, then its decoding steps on one worker.
-        kwargs = {**kwargs, "encoder_outputs": _encode(model, input_ids, attention_mask)}
     rows = balanced_parts(attention_mask, parts)
-    pieces = [(input_ids[part], attention_mask[part]) for part in rows]
+    pieces = [
+        (input_ids[part], attention_mask[part], arguments)
+        for part, arguments in _parts_kwargs(model, rows, kwargs, input_ids, attention_mask)
+    ]
     gate = PauseGate(parts)
     # Work the gate's callback runs (urgent requests) gets its own workers: these are parked.
     depth = getattr(_nesting, "depth", 0)
     pool = _pool(parts, depth)
-    futures = [pool.submit(_generate_single_threaded, model, ids, mask, kwargs, gate) for ids, mask in pieces]
+    futures = [pool.submit(_generate_single_threaded, model, *piece, gate) for piece in pieces]
     _nesting.depth = depth + 1
     try:
         gate.wait()
@@ -182,6 +188,19 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     in_order = torch.empty_like(joined)
     in_order[torch.cat(rows)] = joined
     return in_order
+
+
+def _parts_kwargs(
+    model: Any, rows: list[torch.Tensor], kwargs: dict[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+    """Each part's rows and ``generate`` arguments: with the encoder's output for its rows, where this thread's
+    whole team encoded them (one document; every batch of a batch-invariant float model, models.invariance)."""
+    encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
+    if not encoder_decoder or (len(rows) > 1 and not getattr(model, ENCODES_ON_THE_CALLER, False)):
+        return [(part, kwargs) for part in rows]
+    encoded = _encode(model, input_ids, attention_mask)
+    hidden = encoded.last_hidden_state
+    return [(part, {**kwargs, "encoder_outputs": type(encoded)(last_hidden_state=hidden[part])}) for part in rows]
 
 
 def balanced_parts(attention_mask: torch.Tensor, parts: int) -> list[torch.Tensor]:

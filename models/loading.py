@@ -7,7 +7,8 @@ docs/performance.md): bf16 with AMX; else int8 (dynamic quantization of the
 Linear layers: int8 weights, activations quantized on the fly, everything else
 fp32) with AVX512-VNNI or AVX-VNNI, where it ran 1.6x bf16 and 2.5x fp32 on
 distilbart-cnn-12-6; else bf16 where the CPU has it natively; else fp32.
-``float32`` always means plain fp32, with outputs exactly as transformers gives them.
+``float32`` always means plain fp32: transformers' own generation, its outputs exactly, but
+for the rounding that batch invariance changes (``batch_invariant``, models.invariance).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class LoadSettings:
     revision: str | None = None
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default (one per core)
     limits: WorkLimits = field(default_factory=WorkLimits)  # per-document work, given to each summarizer
+    batch_invariant: bool = True  # a document's summary never depends on its batchmates (models.invariance)
 
 
 def is_local_source(source: str) -> bool:
@@ -130,7 +132,7 @@ def cpu_prefers_int8() -> bool:
     return vnni and " amx_bf16" not in flags and ("x86" in engines or "fbgemm" in engines)
 
 
-def quantize_linear_int8(model: Any, *, group_rows: int = 16_384) -> None:
+def quantize_linear_int8(model: Any, *, group_rows: int = 16_384, per_row: bool = False) -> None:
     """Dynamic int8 quantization of every ``nn.Linear``, per output channel, in place.
 
     What ``torch.ao.quantization.quantize_dynamic`` gives (tests compare the two), made
@@ -141,7 +143,8 @@ def quantize_linear_int8(model: Any, *, group_rows: int = 16_384) -> None:
     so far are dropped every ``group_rows`` rows of weights, so the fp32 file is never
     resident all at once. The LM head, the largest, goes in blocks of rows
     (:func:`quantize_in_blocks`): whole, its fp32 copy sat next to its int8 one at the
-    peak of loading.
+    peak of loading. ``per_row``: activations get one scale per row, not per call
+    (``models.invariance``).
     """
     import torch
 
@@ -157,7 +160,7 @@ def quantize_linear_int8(model: Any, *, group_rows: int = 16_384) -> None:
             group.append((name, linear))
             if sum(module.out_features for _, module in group) < group_rows and index < len(linears) - 1:
                 continue
-            done = pool.map(lambda item: _quantized_linear(item[1], 4096), group)
+            done = pool.map(lambda item: _quantized_linear(item[1], 4096, per_row), group)
             for (path, _), quantized in zip(group, done, strict=True):
                 parent, _, attribute = path.rpartition(".")
                 setattr(model.get_submodule(parent), attribute, quantized)
@@ -165,21 +168,20 @@ def quantize_linear_int8(model: Any, *, group_rows: int = 16_384) -> None:
             release_free_memory()
 
 
-def quantize_in_blocks(linear: Any, rows: int = 4096) -> Any:
+def quantize_in_blocks(linear: Any, rows: int = 4096, *, per_row: bool = False) -> Any:
     """``quantize_dynamic``'s int8 module for one Linear, its weight read a block of rows at a time.
 
     Per-channel scales are per row, so the result is the same as quantizing it whole.
     """
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore")
-        return _quantized_linear(linear, rows)
+        return _quantized_linear(linear, rows, per_row)
 
 
-def _quantized_linear(linear: Any, rows: int) -> Any:
+def _quantized_linear(linear: Any, rows: int, per_row: bool) -> Any:
     """:func:`quantize_in_blocks` without its own warning filter: filters are process-wide, so workers on
     several threads each entering and leaving ``catch_warnings`` could leave the wrong ones behind."""
     import torch
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
     from torch.ao.nn.quantized.modules.utils import _quantize_weight
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
@@ -202,7 +204,9 @@ def _quantized_linear(linear: Any, rows: int) -> Any:
         zero_points = torch.zeros(len(scales), dtype=torch.long)
         qweight = torch._make_per_channel_quantized_tensor(values, scales, zero_points, 0)
     # Built 1 x 1 and then given its weight: the constructor would pack an empty full-size one first.
-    module = DynamicQuantizedLinear(1, 1, bias_=linear.bias is not None, dtype=torch.qint8)
+    from models.invariance import int8_linear_class
+
+    module = int8_linear_class(per_row)(1, 1, bias_=linear.bias is not None, dtype=torch.qint8)
     module.in_features, module.out_features = linear.in_features, linear.out_features
     module.set_weight_bias(qweight, None if linear.bias is None else linear.bias.detach().float())
     return module
@@ -235,7 +239,7 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
     model.eval()
     int8 = use_int8(settings.dtype, device)
     if int8:
-        quantize_linear_int8(model)
+        quantize_linear_int8(model, per_row=settings.batch_invariant)
     release_free_memory()
     if int8:  # what stays mapped is the embedding, read a row at a time (other dtypes read all of their weights)
         read_checkpoints_sparsely(tensor.data_ptr() for tensor in (*model.parameters(), *model.buffers()))
@@ -248,10 +252,13 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[objec
         from models.generation import pause_between_encoder_layers
 
         pause_between_encoder_layers(model)
+    from models.invariance import plain_fp32
+
+    invariant = settings.batch_invariant and device.type == "cpu"
     if int8 or dtype != torch.float32:
-        acceleration = use_shared_kv_attention(model, bf16_caches=int8)
+        acceleration = use_shared_kv_attention(model, bf16_caches=int8, batch_invariant=invariant)
     else:
-        acceleration = Acceleration(note=f"{dtype} runs transformers' own generation, outputs exactly as it gives them")
+        acceleration = plain_fp32(model, batch_invariant=invariant)
     warm_up(model, device)
     logger.info("loaded %s on %s as %s", source, device, "int8 (dynamic)" if int8 else dtype)
     if acceleration.missing:
@@ -291,7 +298,7 @@ def complete_special_tokens(model: Any, tokenizer: Any, source: str) -> None:
         raise ModelUnavailable(f"{source}'s tokenizer has no pad, end-of-sequence or unknown token to pad with")
 
 
-def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> Acceleration:
+def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False, batch_invariant: bool = False) -> Acceleration:
     """docsum's generation path (see models.attention and models.generation); which parts of it engaged.
 
     Its attention (a document's beams share one copy of the encoder output; decoding
@@ -311,6 +318,7 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> Acceler
         share_encoder_outputs_across_beams,
         stop_sharing_encoder_outputs,
     )
+    from models.invariance import make_batch_invariant
 
     implementation = getattr(model.config, "_attn_implementation", None)
     if implementation != "sdpa":
@@ -321,13 +329,15 @@ def use_shared_kv_attention(model: Any, *, bf16_caches: bool = False) -> Acceler
         return Acceleration(missing=((ATTENTION, f"transformers refused it: {exc}"),))
     engaged, missing = [ATTENTION], []
     fuse_tanh_gelu(model)
+    encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
+    if encoder_decoder:
+        encode_in_slices(model)
+    if batch_invariant:  # before scripting: the scripted steps follow its attention
+        make_batch_invariant(model, int8=bf16_caches)
     unscriptable = None
     if bf16_caches:
         attend_in_bf16(model)
         unscriptable = script_decoding_steps(model)
-    encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
-    if encoder_decoder:
-        encode_in_slices(model)
     on_cpu = next(model.parameters()).device.type == "cpu"
     setattr(model, GENERATES_IN_PARTS, on_cpu)
     if on_cpu:

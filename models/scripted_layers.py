@@ -13,9 +13,12 @@ from typing import Any
 
 import torch
 
+from models.invariance import RowScaledInt8Linear, row_scaled_linear
+
 
 class Int8Linear(torch.nn.Module):  # type: ignore[misc]
-    """The forward of torch's dynamic int8 Linear on the same packed weights, without docsum's hooks on it.
+    """The forward of torch's dynamic int8 Linear (or docsum's per-row one, ``models.invariance``) on the same
+    packed weights, without docsum's hooks on it.
 
     Its own module rather than a new ``torch.ao`` one: that would first allocate and pack
     a weight of its own (the LM head's is 51 MB here).
@@ -25,12 +28,19 @@ class Int8Linear(torch.nn.Module):  # type: ignore[misc]
         super().__init__()
         from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
-        if type(linear) is not DynamicQuantizedLinear or linear._packed_params.dtype != torch.qint8:
+        if (
+            type(linear) not in (DynamicQuantizedLinear, RowScaledInt8Linear)
+            or linear._packed_params.dtype != torch.qint8
+        ):
             raise TypeError(f"not an int8 dynamic Linear: {type(linear).__name__}")
         self.packed = linear._packed_params._packed_params
         self.reduce_range = linear.version is not None and linear.version >= 4
+        self.per_row = type(linear) is RowScaledInt8Linear
+        self.bias: torch.Tensor | None = linear.bias() if self.per_row else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.per_row:
+            return row_scaled_linear(x, self.packed, self.bias, self.reduce_range).to(x.dtype)
         return torch.ops.quantized.linear_dynamic(x, self.packed, reduce_range=self.reduce_range).to(x.dtype)
 
 
@@ -41,24 +51,34 @@ def attend(
     scaling: float,
     bias: torch.Tensor | None,
     mask: torch.Tensor | None,
+    valid: list[int] | None = None,
 ) -> torch.Tensor:
     """``models.attention._matmul_attention`` for one query per row, unchunked, shaped for the out projection.
 
     ``bias`` (T5's relative positions) and ``mask`` (the encoder's padding) are added to
-    the scores in that order, as there.
+    the scores in that order, as there. ``valid``: each document's key count, attended one
+    document at a time over those keys alone, as ``models.attention._each_document``.
     """
     rows, heads, length, size = query.shape
     documents = key.shape[0]
     group = rows // documents
     queries = (query * scaling).to(key.dtype).view(documents, group, heads, length, size).transpose(1, 2)
     queries = queries.reshape(documents, heads, group * length, size)
+    output = torch.empty((documents, group, length, heads, size), dtype=query.dtype, device=query.device)
+    if valid is not None:
+        for document, end in enumerate(valid):
+            keys = key[document : document + 1, :, :end].contiguous()  # as models.attention._each_document
+            scores = torch.matmul(queries[document : document + 1], keys.transpose(-1, -2))
+            values = value[document : document + 1, :, :end].contiguous()
+            attended = torch.matmul(torch.softmax(scores, dim=-1), values)
+            output[document] = attended.view(heads, group, length, size).permute(1, 2, 0, 3)
+        return output.view(rows, length, heads, size).reshape(rows, length, heads * size).contiguous()
     scores = torch.matmul(queries, key.transpose(-1, -2))
     if bias is not None:
         scores += bias
     if mask is not None:
         scores += mask
     attended = torch.matmul(torch.softmax(scores, dim=-1), value)
-    output = torch.empty((documents, group, length, heads, size), dtype=query.dtype, device=query.device)
     output.copy_(attended.view(documents, heads, group, length, size).permute(0, 2, 3, 1, 4))
     return output.view(rows, length, heads, size).reshape(rows, length, heads * size).contiguous()
 
@@ -93,6 +113,7 @@ class BartDecoderLayer(torch.nn.Module):  # type: ignore[misc]
         cross_values: torch.Tensor,
         cross_mask: torch.Tensor | None,
         position_bias: torch.Tensor | None,
+        cross_valid: list[int] | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = hidden.shape[0]
         split = [rows, 1, self.heads, self.head_size]
@@ -106,7 +127,9 @@ class BartDecoderLayer(torch.nn.Module):  # type: ignore[misc]
         hidden = total if self.pre_norm else self.own_norm(total)
         block = self.cross_norm(hidden) if self.pre_norm else hidden
         query = self.cross_query(block).view(split).transpose(1, 2)
-        total = hidden + self.cross_out(attend(query, cross_keys, cross_values, self.scaling, None, cross_mask))
+        total = hidden + self.cross_out(
+            attend(query, cross_keys, cross_values, self.scaling, None, cross_mask, cross_valid)
+        )
         hidden = total if self.pre_norm else self.cross_norm(total)
         block = self.final_norm(hidden) if self.pre_norm else hidden
         inner = self.fc1(block)
@@ -182,6 +205,7 @@ class T5DecoderLayer(torch.nn.Module):  # type: ignore[misc]
         cross_values: torch.Tensor,
         cross_mask: torch.Tensor | None,
         position_bias: torch.Tensor | None,
+        cross_valid: list[int] | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = hidden.shape[0]
         split = [rows, 1, self.heads, self.head_size]
@@ -193,7 +217,9 @@ class T5DecoderLayer(torch.nn.Module):  # type: ignore[misc]
         block = self.cross_norm(hidden)
         query = self.cross_query(block).view(split).transpose(1, 2)
         # transformers adds a zero bias to cross-attention scores first: x + 0 is x.
-        hidden = hidden + self.cross_out(attend(query, cross_keys, cross_values, self.scaling, None, cross_mask))
+        hidden = hidden + self.cross_out(
+            attend(query, cross_keys, cross_values, self.scaling, None, cross_mask, cross_valid)
+        )
         block = self.ff_norm(hidden)
         inner = self.act(self.wi(block))
         wi_linear = self.wi_linear

@@ -63,10 +63,17 @@ def _logits_both_ways(summarizer: Seq2SeqSummarizer, documents: list[str], beams
 @pytest.mark.parametrize("checkpoint", ["tiny_bart_dir", "tiny_pegasus_dir", "tiny_t5_dir", "tiny_flan_t5_dir"])
 @pytest.mark.parametrize("beams", [1, 3])
 @pytest.mark.parametrize("documents", [PADDED, PADDED[:1]])
+@pytest.mark.parametrize("invariant", [True, False])  # per-row int8 scales and per-document cross-attention, or not
 def test_scripted_steps_give_the_same_logits_bit_for_bit(
-    checkpoint: str, steps_taken: list[int], beams: int, documents: list[str], request: pytest.FixtureRequest
+    checkpoint: str,
+    steps_taken: list[int],
+    beams: int,
+    documents: list[str],
+    invariant: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
-    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), INT8)
+    settings = LoadSettings(dtype="int8", batch_invariant=invariant)
+    summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
     model = summarizer.model
     assert hasattr(model, decoding_step._SCRIPTED)
     assert steps_taken  # the warm-up at load already took it

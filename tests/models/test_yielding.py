@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from models.generation import GENERATES_IN_PARTS
@@ -80,8 +81,10 @@ def test_the_encoder_pass_pauses_too_with_the_same_outputs(tiny_bart_dir: Path) 
     assert pauses.count(True) >= 4  # then one after each of the 4 decoding steps
 
 
-def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path) -> None:
-    model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32"))
+@pytest.mark.parametrize("batch_invariant", [False, True])
+def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path, batch_invariant: bool) -> None:
+    settings = LoadSettings(dtype="float32", batch_invariant=batch_invariant)
+    model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), settings)
     encoder = model.model.get_encoder()
     inputs = model.preprocess(CORPUS[:2])
     pauses = [0]
@@ -91,7 +94,8 @@ def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path) -> None:
 
     with between_steps(count), torch.inference_mode():
         encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask)
-    assert pauses[0] == model.model.config.encoder_layers
+    passes = 2 if batch_invariant else 1  # batch-invariant fp32 encodes one document at a time
+    assert pauses[0] == model.model.config.encoder_layers * passes
 
 
 def test_parts_park_together_and_the_callback_runs_alone_on_the_calling_thread() -> None:
