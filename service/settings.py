@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         "it busy; 0: interactive requests always go first.",
     )
     threads: int = Field(0, ge=0, le=1024, description="CPU threads per model call; 0 means one per core.")
+    batch_invariant: bool = Field(
+        True,
+        description="A document's summary never depends on the documents sharing its model call (CPU: int8 "
+        "activations scaled per row, attention one document at a time); false is a little faster.",
+    )
     max_document_chars: int = Field(200_000, ge=1, description="Characters per document; more is refused (413).")
     max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
@@ -142,4 +147,10 @@ class Settings(BaseSettings):
 
     def load_settings(self) -> LoadSettings:
         limits = WorkLimits(max_chunks=self.max_chunks, max_sentences=self.max_sentences)
-        return LoadSettings(device=self.device, dtype=self.dtype, threads=self.threads, limits=limits)
+        return LoadSettings(
+            device=self.device,
+            dtype=self.dtype,
+            threads=self.threads,
+            limits=limits,
+            batch_invariant=self.batch_invariant,
+        )
