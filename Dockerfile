@@ -26,15 +26,15 @@ RUN if ! command -v python3 >/dev/null 2>&1; then \
     && python3 -m venv /opt/venv
 
 WORKDIR /app
-# Every dependency at the version and hash of requirements/serve.txt (the PostgreSQL driver included:
+# Every dependency at the version and hash of requirements/serve.lock (the PostgreSQL driver included:
 # replicas may share one job store). The lock names torch's CPU build; a CUDA build takes torch from
 # its own index and every other package at the lock's versions.
-COPY requirements/serve.txt ./requirements/
+COPY requirements/serve.lock ./requirements/
 RUN if [ "${TORCH_INDEX}" = "https://download.pytorch.org/whl/cpu" ]; then \
-        pip install --require-hashes --extra-index-url "${TORCH_INDEX}" -r requirements/serve.txt; \
+        pip install --require-hashes --extra-index-url "${TORCH_INDEX}" -r requirements/serve.lock; \
     else \
         pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
-        && sed -e 's/ \\$//' -e '/--hash/d' -e '/^torch==/d' requirements/serve.txt > /tmp/versions.txt \
+        && sed -e 's/ \\$//' -e '/--hash/d' -e '/^torch==/d' requirements/serve.lock > /tmp/versions.txt \
         && pip install -r /tmp/versions.txt; \
     fi
 COPY pyproject.toml README.md ./

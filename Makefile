@@ -1,6 +1,6 @@
 # docsum: everything a fresh machine needs is installed from here, at the versions the lock files pin.
-#   make serve   what serving needs (requirements/serve.txt), then docsum serve
-#   make test    everything (requirements/dev.txt), then the whole suite; PostgreSQL too where it can start
+#   make serve   what serving needs (requirements/serve.lock), then docsum serve
+#   make test    everything (requirements/dev.lock), then the whole suite; PostgreSQL too where it can start
 #   make lock    refresh both lock files to the newest releases pyproject.toml allows, then lint and test on them
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,13 +23,13 @@ $(BIN)/python:
 
 # Hashes required: what installs is byte for byte what was locked. docsum itself goes in without
 # dependencies, so nothing outside the lock can slip in through pyproject.toml's ranges.
-$(VENV)/.installed-serve: requirements/serve.txt pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/serve.txt
+$(VENV)/.installed-serve: requirements/serve.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/serve.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements/dev.txt pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+$(VENV)/.installed-dev: requirements/dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed-serve
 
@@ -54,9 +54,9 @@ lock:
 	test -x .lock-venv/bin/pip-compile || ($(PYTHON) -m venv .lock-venv && \
 		.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) pip-tools==$(PIP_TOOLS_VERSION))
 	.lock-venv/bin/pip-compile $(LOCK_FLAGS) --upgrade --extra dev \
-		-o requirements/dev.txt pyproject.toml requirements/cpu.in
+		-o requirements/dev.lock pyproject.toml requirements/cpu.in
 	.lock-venv/bin/pip-compile $(LOCK_FLAGS) --upgrade --extra postgres \
-		-o requirements/serve.txt pyproject.toml requirements/serve.in
+		-o requirements/serve.lock pyproject.toml requirements/serve.in
 	$(MAKE) lint test
 
 clean:
