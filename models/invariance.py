@@ -44,9 +44,14 @@ def row_scaled_linear(
     Rows are scaled into [-1, 1] and quantized symmetrically with fixed parameters (7 bits
     with ``reduce_range``, as torch's dynamic Linear uses, else 8). Scriptable.
     """
-    # The largest magnitude from amax and amin: 1.5 ms for 1000 x 4096 on one thread, abs().amax() 2.2,
-    # vector_norm(inf) 15. An all-zero row keeps a tiny scale (a literal: TorchScript reads no globals).
-    scale = torch.maximum(x.amax(dim=-1, keepdim=True), -x.amin(dim=-1, keepdim=True)).clamp_min(1e-30)
+    # Each row's largest magnitude, exactly, either way: vector_norm(inf) is one op for a decoding step's few
+    # rows, amax and amin are 10x faster for the encoder's many (1.5 against 15 ms for 1000 x 4096, one
+    # thread). An all-zero row keeps a tiny scale (a literal: TorchScript reads no globals).
+    if x.numel() <= 64 * x.shape[-1]:
+        largest = torch.linalg.vector_norm(x, float("inf"), dim=-1, keepdim=True)
+    else:
+        largest = torch.maximum(x.amax(dim=-1, keepdim=True), -x.amin(dim=-1, keepdim=True))
+    scale = largest.clamp_min(1e-30)
     levels, zero_point = (63.0, 64) if reduce_range else (127.0, 128)
     product = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
         x / scale, 1.0 / levels, zero_point, packed
