@@ -9,12 +9,14 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from pydantic import ValidationError
 
 from models.runner import Document
 from models.types import EventSink, Summary, SummaryOptions
 from models.yielding import step_done
 from service import fairness
 from service.fairness import TimeShare
+from service.settings import Settings
 from tests.fakes import FakeSummarizer
 from tests.service.engine_helpers import make_engine
 
@@ -64,6 +66,15 @@ def test_credit_does_not_pile_up_and_forget_starts_afresh() -> None:
     assert share.owed()
     share.forget()  # no batch work waits any more
     assert not share.owed()
+
+
+def test_the_share_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().batch_share == 0.25
+    monkeypatch.setenv("DOCSUM_BATCH_SHARE", "0.5")
+    assert Settings().batch_share == 0.5
+    monkeypatch.setenv("DOCSUM_BATCH_SHARE", "1")  # batch work first for ever would starve interactive requests
+    with pytest.raises(ValidationError):
+        Settings()
 
 
 # -- the engine, with a fake model that takes real (sleeping) time per decoding step ------------
