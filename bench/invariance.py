@@ -88,7 +88,7 @@ def main() -> None:
         for name, path in checkpoints(args, Path(work)).items():
             for dtype in args.dtypes.split(","):
                 for invariant in (False, True):
-                    settings = LoadSettings(dtype=dtype, batch_invariant=invariant)  # type: ignore[arg-type]
+                    settings = LoadSettings(dtype=dtype, batch_invariant=invariant)
                     summarizer = Seq2SeqSummarizer.load("model", str(path), settings)
                     same = asyncio.run(matches(summarizer, texts, args.clients, options))
                     print(f"{name} {dtype} batch_invariant={invariant}: {same} of {len(texts)} match the serial run")
