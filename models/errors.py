@@ -1,20 +1,25 @@
 """Exceptions raised by the model library.
 
-ModelError                 base of everything the library raises on purpose
-├── UnknownModel           a name that is not in the catalog
-├── ModelUnavailable       a catalog model that cannot be loaded (missing files, offline, unsafe)
-│   └── UnsafeCheckpoint   weights that are not safetensors
-├── UnsupportedOption      an option the chosen summarizer cannot honour
-└── InvalidInput           a document the summarizer cannot take (empty, ...)
-    ├── InputTooLong       longer than the model's window, with truncation "error"
-    ├── TooManyChunks      map-reduce would need more chunks than the work limit allows
-    └── TooManySentences   more sentences than the extractive model scores (quadratic in them)
+ModelError                 base of everything the library raises on purpose        code
+├── UnknownModel           a name that is not in the catalog                        model_not_found
+├── ModelUnavailable       a catalog model that cannot be loaded (missing files,    model_unavailable
+│   │                      offline, unsafe)
+│   └── UnsafeCheckpoint   weights that are not safetensors                         model_unavailable
+├── InvalidOption          an option's value outside its bounds (models.options)    invalid_request
+├── UnsupportedOption      an option the chosen summarizer cannot honour            unsupported_option
+└── InvalidInput           a document the summarizer cannot take (empty, ...)       invalid_input
+    ├── InputTooLong       longer than the model's window, with truncation "error"  input_too_long
+    ├── TooManyChunks      map-reduce would need more chunks than allowed           too_many_chunks
+    └── TooManySentences   more sentences than the extractive model scores          too_many_sentences
 
-The service maps each of these to one HTTP status and error code; see
-``service/errors.py``.
+Each class's ``code`` is its error code everywhere: in an HTTP error, in a batch
+item, in a job's result line and in ``docsum batch`` output. ``service.errors.ERROR_CODES``
+gives each code its HTTP status (one table; a test checks every code here is in it).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class ModelError(Exception):
@@ -22,6 +27,8 @@ class ModelError(Exception):
 
     ``details`` are the numbers behind it (limits and what was asked), for the error object.
     """
+
+    code: ClassVar[str] = "invalid_request"
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -33,25 +40,39 @@ class ModelError(Exception):
 class UnknownModel(ModelError):
     """The name is not in the catalog."""
 
+    code = "model_not_found"
+
 
 class ModelUnavailable(ModelError):
     """The model is in the catalog but cannot be loaded."""
+
+    code = "model_unavailable"
 
 
 class UnsafeCheckpoint(ModelUnavailable):
     """The checkpoint ships no safetensors weights; pickled weights are never loaded."""
 
 
+class InvalidOption(ModelError):
+    """An option's value is outside the bounds ``models.options`` gives it."""
+
+
 class UnsupportedOption(ModelError):
     """The summarizer cannot honour an option that was set."""
+
+    code = "unsupported_option"
 
 
 class InvalidInput(ModelError):
     """The document cannot be summarized as given."""
 
+    code = "invalid_input"
+
 
 class InputTooLong(InvalidInput):
     """The document does not fit the model's window and the caller asked not to cut it."""
+
+    code = "input_too_long"
 
     def __init__(self, input_tokens: int, max_input_tokens: int) -> None:
         super().__init__(
@@ -67,6 +88,8 @@ class InputTooLong(InvalidInput):
 class TooManyChunks(InvalidInput):
     """Summarizing the document would take more map chunks than one request may cause."""
 
+    code = "too_many_chunks"
+
     def __init__(self, chunks: int, max_chunks: int) -> None:
         super().__init__(
             f"the input needs {chunks} chunks of the model's window; one document may take at most {max_chunks} "
@@ -78,6 +101,8 @@ class TooManyChunks(InvalidInput):
 
 class TooManySentences(InvalidInput):
     """The extractive model's scoring is quadratic in sentences: more than the limit is refused."""
+
+    code = "too_many_sentences"
 
     def __init__(self, sentences: int, max_sentences: int) -> None:
         super().__init__(

@@ -33,6 +33,8 @@ import numpy as np
 from scipy import sparse
 
 from models.errors import InvalidInput, TooManySentences, UnsupportedOption
+from models.options import check_options as check_bounds
+from models.planning import estimate_tokens
 from models.text import Sentence, count_words, render, split_sentences
 from models.types import DEFAULT_MAX_SENTENCES, EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
 from models.yielding import check_abandoned
@@ -118,12 +120,18 @@ class ExtractiveSummarizer:
     def max_input_tokens(self) -> int | None:
         return None
 
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        """No tokenizer and no window: estimated, for planning calls."""
+        return [estimate_tokens(text) for text in texts]
+
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        return 1
+
     def check_options(self, options: SummaryOptions) -> None:
+        check_bounds(options)
         for param in _GENERATION_ONLY:
             if options.is_set(param):
                 raise UnsupportedOption(f"{param} applies only to generative models", param=param)
-        if options.sentences is not None and options.sentences < 1:
-            raise UnsupportedOption("sentences must be at least 1", param="sentences")
 
     def summarize(
         self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None

@@ -1,7 +1,8 @@
-"""Summarize many documents: length-sorted batches, per-document errors, input order.
+"""Summarize many documents in one process: per-document errors, results in input order.
 
-This is the one code path behind ``docsum batch``, ``docsum eval``, the HTTP batch
-endpoint and (later) the Ray worker, so they all batch and fail the same way.
+``docsum batch``, ``docsum eval`` and the Ray worker run documents through here; the
+server runs its own scheduler (``service.batching``), and both plan their model calls
+with ``models.planning``, so they batch, budget and retry the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from models.errors import ModelError
+from models.planning import CallBudget, input_tokens, plan_calls, run_or_split
 from models.types import Summarizer, Summary, SummaryOptions
 
 logger = logging.getLogger(__name__)
@@ -19,8 +21,6 @@ logger = logging.getLogger(__name__)
 # How many batches are read ahead and sorted by length together. Larger windows
 # pad less; smaller ones hold fewer results back before they can be written.
 _WINDOW_BATCHES = 8
-# Batches are planned before tokenizing: English BPE averages a little over four characters a token.
-CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +57,25 @@ def summarize_documents(
 
     Options are checked once up front (an unsupported option fails the call, not
     every document). A document that is empty or over ``max_chars`` gets an error
-    result; a batch that fails is retried one document at a time so that one bad
-    document cannot fail its neighbours.
+    result. Calls are planned by ``models.planning``, as the server plans its own:
+    at most ``batch_size`` documents and ``batch_tokens`` padded tokens x beams, and a
+    call that fails is retried one document at a time.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    budget = CallBudget(batch_size, batch_tokens)
     summarizer.check_options(options)
-    cost = beams_of(summarizer, options)  # rows per document in a model call
+    rows = summarizer.rows_per_document(options)
     iterator = iter(documents)
     while window := list(islice(iterator, batch_size * _WINDOW_BATCHES)):
-        yield from _summarize_window(summarizer, window, options, batch_size, max_chars, batch_tokens, cost)
+        yield from _summarize_window(summarizer, window, options, budget, max_chars, rows)
 
 
 def _summarize_window(
     summarizer: Summarizer,
     window: Sequence[Document],
     options: SummaryOptions,
-    batch_size: int,
+    budget: CallBudget,
     max_chars: int | None,
-    batch_tokens: int | None = None,
-    cost: int = 1,
+    rows: int,
 ) -> Iterator[DocumentResult]:
     results: dict[int, DocumentResult] = {}
     runnable: list[int] = []
@@ -86,75 +85,23 @@ def _summarize_window(
             runnable.append(index)
         else:
             results[index] = DocumentResult(document.id, error=error)
-    # Longest first: similar lengths share a batch (little padding), and the
-    # slowest batch runs while memory is freshest.
-    runnable.sort(key=lambda i: len(window[i].text), reverse=True)
-    start = 0
-    while start < len(runnable):
-        size = batch_size
-        if batch_tokens is not None:  # padded tokens x beams within the budget; the longest comes first
-            longest = count_tokens(summarizer, [window[runnable[start]].text])[0]
-            size = max(1, min(batch_size, batch_tokens // (longest * cost)))
-        batch = runnable[start : start + size]
-        start += size
-        for index, result in zip(batch, _summarize_batch(summarizer, [window[i] for i in batch], options), strict=True):
-            results[index] = result
+    counted = input_tokens(summarizer, [window[i].text for i in runnable])
+    tokens = dict(zip(runnable, counted, strict=True))
+
+    def run(call: Sequence[int]) -> list[DocumentResult]:
+        summaries = summarizer.summarize([window[i].text for i in call], options)
+        return [DocumentResult(window[i].id, summary=s) for i, s in zip(call, summaries, strict=True)]
+
+    for call in plan_calls(runnable, tokens.__getitem__, rows, budget):
+        done = run_or_split(run, call, lambda i, exc: failed_result(window[i], exc))
+        results.update(zip(call, done, strict=True))
     for index in range(len(window)):
         yield results[index]
 
 
-def estimate_tokens(text: str, window: int | None) -> int:
-    """Input tokens of a text as the model will take it, estimated from its length."""
-    estimate = len(text) // CHARS_PER_TOKEN + 2
-    return min(estimate, window) if window else estimate
-
-
-def count_tokens(summarizer: Summarizer, texts: Sequence[str]) -> list[int]:
-    """Input tokens per text as the model takes them (capped at its window): counted by the
-    summarizer's tokenizer where it has one (``count_input_tokens``), else estimated.
-    Call it on the thread that owns the summarizer."""
-    window = summarizer.max_input_tokens
-    counter = getattr(summarizer, "count_input_tokens", None)
-    if callable(counter):
-        try:
-            counts = [int(n) for n in counter(texts)]
-        except Exception:
-            counts = [estimate_tokens(text, None) for text in texts]
-    else:
-        counts = [estimate_tokens(text, None) for text in texts]
-    return [min(n, window) if window else n for n in counts]
-
-
-def beams_of(summarizer: Summarizer, options: SummaryOptions) -> int:
-    """Rows per document in a model call: the beam width these options give (1 if unknown)."""
-    if options.num_beams is not None:
-        return options.num_beams
-    generation_kwargs = getattr(summarizer, "generation_kwargs", None)
-    model = getattr(summarizer, "model", None)
-    try:
-        default = getattr(getattr(model, "generation_config", None), "num_beams", 1) or 1
-        beams = generation_kwargs(options).get("num_beams", default) if callable(generation_kwargs) else default
-    except Exception:
-        return 1
-    return int(beams) if isinstance(beams, int) and beams > 0 else 1
-
-
-def _summarize_batch(
-    summarizer: Summarizer, batch: Sequence[Document], options: SummaryOptions
-) -> list[DocumentResult]:
-    try:
-        summaries = summarizer.summarize([d.text for d in batch], options)
-    except Exception as exc:
-        if len(batch) == 1:
-            return [failed_result(batch[0], exc)]
-        logger.warning("a batch of %d failed; retrying its documents one by one", len(batch), exc_info=True)
-        return [result for document in batch for result in _summarize_batch(summarizer, [document], options)]
-    return [DocumentResult(d.id, summary=s) for d, s in zip(batch, summaries, strict=True)]
-
-
 def failed_result(document: Document, exc: Exception) -> DocumentResult:
     if isinstance(exc, ModelError):
-        return DocumentResult(document.id, error=DocumentError(error_code(exc), exc.message))
+        return DocumentResult(document.id, error=DocumentError(exc.code, exc.message))
     logger.error("summarizing document %r failed", document.id, exc_info=exc)
     return DocumentResult(document.id, error=DocumentError("summarization_failed", "the model failed on this document"))
 
@@ -167,9 +114,3 @@ def precheck(document: Document, max_chars: int | None) -> DocumentError | None:
             "document_too_large", f"the document has {len(document.text)} characters; the limit is {max_chars}"
         )
     return None
-
-
-def error_code(exc: ModelError) -> str:
-    """snake_case of the exception class: ``InvalidInput`` -> ``invalid_input``."""
-    name = type(exc).__name__
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -25,6 +25,7 @@ from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_
 from models.grounding import attach_grounding
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import plan_documents, reindexed, summarize_in_chunks
+from models.options import check_options as check_bounds
 from models.text import render, split_sentences
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
 
@@ -107,7 +108,12 @@ class Seq2SeqSummarizer:
         """The checkpoint's beam width; 1 where its generation_config does not say."""
         return int(self.model.generation_config.num_beams or 1)
 
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        """Decoder rows per document in a call: the beam width these options give."""
+        return int(self.generation_kwargs(options).get("num_beams", self.default_num_beams))
+
     def check_options(self, options: SummaryOptions) -> None:
+        check_bounds(options)
         for name in ("sentences", "query"):
             if options.is_set(name):
                 raise UnsupportedOption(f"`{name}` is for extractive models; {self.name} writes new text", param=name)

@@ -137,6 +137,15 @@ class Summarizer(Protocol):
 
     def check_options(self, options: SummaryOptions) -> None: ...
 
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's input tokens as the model takes them (before its window cuts them); an estimate where
+        it has no tokenizer. The batch planner (``models.planning``) sizes calls by these."""
+        ...
+
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        """Rows one document takes in a model call under these options: its beam width (1 if it does not search)."""
+        ...
+
     def summarize(
         self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None
     ) -> list[Summary]: ...

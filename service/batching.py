@@ -28,7 +28,7 @@ from typing import Any
 from models.catalog import ModelRegistry
 from models.errors import ModelUnavailable
 from models.memory import return_free_heap
-from models.runner import beams_of, count_tokens, estimate_tokens
+from models.planning import CallBudget, estimate_tokens, fill_call, input_tokens, run_or_split
 from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded
@@ -252,27 +252,17 @@ class ModelWorker:
                 and item.job.priority > head.job.priority
                 and item.job.on_event is None
             ]
-        size = self._tokens(head)
-        candidates.sort(key=lambda item: (abs(self._tokens(item) - size), item.seq))
-        rows = beams_of(self.summarizer, head.job.options) if self.summarizer is not None else 1
-        batch, longest = [head], size
-        for item in candidates:
-            if len(batch) >= limits.batch_size:
-                break
-            longest_with = max(longest, self._tokens(item))
-            if longest_with * rows * (len(batch) + 1) > limits.batch_tokens:
-                continue
-            batch.append(item)
-            longest = longest_with
-        return batch
+        candidates.sort(key=lambda item: item.seq)  # ties in length go to the oldest
+        rows = self.summarizer.rows_per_document(head.job.options) if self.summarizer is not None else 1
+        return fill_call(head, candidates, self._tokens, rows, CallBudget(limits.batch_size, limits.batch_tokens))
 
     def _tokens(self, item: Item) -> int:
         """The item's input tokens, counted once by the model's own tokenizer (this is its thread)."""
         if item.tokens is None:
             if self.summarizer is None:
-                item.tokens = estimate_tokens(item.text, None)
+                item.tokens = estimate_tokens(item.text)
             else:
-                [item.tokens] = count_tokens(self.summarizer, [item.text])
+                [item.tokens] = input_tokens(self.summarizer, [item.text])
         return item.tokens
 
     def _drop_finished(self) -> None:
@@ -292,49 +282,51 @@ class ModelWorker:
             for item in live:
                 self._fail_job(item.job, exc)
             return
-        batch_documents = sum(item.job.priority > Priority.INTERACTIVE for item in live)
-        background = batch_documents == len(live)
         started = time.perf_counter()
+
+        def run(call: Sequence[Item]) -> list[None]:
+            for item, summary in zip(call, self._call(summarizer, call, options), strict=True):
+                self._complete(item, summary)
+            return [None] * len(call)
+
         try:
-            # Batch work's share of the model's time (service.fairness) is charged for the call's batch part.
-            with self.share.charging(batch_documents / len(live)):
-                summaries = self._call(summarizer, live, options, background)
+            # models.planning: a failed call is retried one document at a time; a document that fails alone
+            # fails its request (or only itself, for batch requests). Results land as each call returns.
+            run_or_split(run, live, self._fail_item)
         except Cancelled:
             logger.debug("a call of %d documents stopped: its callers have gone, or the engine closed", len(live))
             for item in live:
                 self._fail_job(item.job, ModelUnavailable(f"model {self.model!r} was shut down", param="model"))
             return
-        except Exception as exc:
-            if len(live) == 1:
-                self._fail_item(live[0], exc)
-                return
-            logger.warning("a batch of %d failed; retrying its documents one by one", len(live), exc_info=True)
-            for item in live:
-                self._run_batch(summarizer, [item])
-            return
         logger.debug(
-            "%s call: %d documents, longest %d tokens, %.2f s",
-            "background" if background else "interactive",
+            "call: %d documents, longest %d tokens, %.2f s",
             len(live),
             max(self._tokens(item) for item in live),
             time.perf_counter() - started,
         )
-        for item, summary in zip(live, summaries, strict=True):
-            self._complete(item, summary)
 
-    def _call(self, summarizer: Summarizer, live: list[Item], options: SummaryOptions, background: bool) -> list[Any]:
+    def _call(self, summarizer: Summarizer, call: Sequence[Item], options: SummaryOptions) -> list[Any]:
         """The model call. Background work pauses between decoding steps for interactive requests that
         arrive meanwhile; any call stops at its next pause point once every caller in it has gone
         (a call shared with callers still waiting runs on: rows are not cut one by one)."""
-        texts = [item.text for item in live]
-        on_event = live[0].job.on_event
-        jobs = list({id(item.job): item.job for item in live}.values())
+        jobs = list({id(item.job): item.job for item in call}.values())
 
         def abandoned() -> bool:
             return self.closed or all(job.done for job in jobs)
 
+        if abandoned():  # retried one by one after its callers left: nobody waits for this document
+            return [None] * len(call)
+        texts = [item.text for item in call]
+        on_event = call[0].job.on_event
+        batch_documents = sum(item.job.priority > Priority.INTERACTIVE for item in call)
+        background = batch_documents == len(call)
         pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
-        with pause if background else contextlib.nullcontext(), stop_when(abandoned):
+        # Batch work's share of the model's time (service.fairness) is charged for the call's batch part.
+        with (
+            self.share.charging(batch_documents / len(call)),
+            pause if background else contextlib.nullcontext(),
+            stop_when(abandoned),
+        ):
             if on_event is not None:
                 return summarizer.summarize(texts, options, on_event=on_event)
             return summarizer.summarize(texts, options)

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated
 
 import typer
 from tqdm import tqdm
 
-from models.acceleration import NOT_APPLICABLE, Acceleration
-from models.catalog import load_by_name_or_source, parse_model_entry, probe_source
+from models.catalog import parse_model_entry, probe_source
 from models.errors import ModelError
-from models.types import ProgressEvent, Summarizer, SummaryEvent, SummaryOptions, TokenEvent
+from models.types import ProgressEvent, SummaryEvent, TokenEvent
 from service import __version__
 from service.batchfile import count_lines, run_batch
+from service.cli_common import cli_settings, fail, load_summarizer, loaded_line, read_text
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
 from service.cli_ground import ground_command
+from service.cli_options import (
+    Format,
+    Grounding,
+    Length,
+    LengthPenalty,
+    MaxTokens,
+    MinTokens,
+    NoRepeatNgramSize,
+    NumBeams,
+    OptionFlags,
+    Query,
+    Sentences,
+    Truncation,
+    options_or_exit,
+)
 from service.ray_batch import RayCluster, RayEngineError, ray_missing, run_ray_batch
 from service.schemas import SummarizeResponse
 from service.settings import Settings
@@ -29,25 +43,7 @@ app = typer.Typer(help="docsum: summaries of long documents.", no_args_is_help=T
 ModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="Catalog name, local directory or hub id.", show_default=False)
 ]
-MaxTokens = Annotated[int | None, typer.Option(min=1, help="Most output tokens (words for extractive).")]
-MinTokens = Annotated[int | None, typer.Option(min=0, help="Fewest output tokens (words for extractive).")]
-NumBeams = Annotated[int | None, typer.Option(min=1, help="Beam search width (seq2seq).")]
-Sentences = Annotated[int | None, typer.Option(min=1, help="Exact sentence count (extractive).")]
-Length = Annotated[str | None, typer.Option(help="Length preset: short, medium or long.")]
-Format = Annotated[str, typer.Option("--format", help="paragraph or bullets.")]
-Query = Annotated[str | None, typer.Option(help="Favour sentences relevant to this (extractive).")]
 BatchSize = Annotated[int | None, typer.Option(min=1, help="Documents per model call.")]
-Truncation = Annotated[
-    str, typer.Option(help="Input over the model's window: chunk (map-reduce), head (cut), or error.")
-]
-Grounding = Annotated[
-    bool | None,
-    typer.Option(
-        "--grounding/--no-grounding",
-        help="Evidence for each sentence a model writes, in --json output (default: on for seq2seq).",
-        show_default=False,
-    ),
-]
 
 
 def _print_version(value: bool) -> None:
@@ -80,7 +76,7 @@ def serve(
     from service.app import create_app
     from service.lifecycle import CUT_SECONDS, DrainingServer
 
-    base = _settings()
+    base = cli_settings()
     for entry in model or []:
         _parse_or_exit(entry)
     update: dict[str, object] = {"models": (*base.models, *(model or []))}
@@ -91,7 +87,7 @@ def serve(
     try:
         application = create_app(settings)
     except ModelError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(f"docsum serving on http://{settings.host}:{settings.port} (docs at /docs)", err=True)
     config = uvicorn.Config(
         application,
@@ -110,6 +106,8 @@ def summarize(
     max_tokens: MaxTokens = None,
     min_tokens: MinTokens = None,
     num_beams: NumBeams = None,
+    length_penalty: LengthPenalty = None,
+    no_repeat_ngram_size: NoRepeatNgramSize = None,
     sentences: Sentences = None,
     length: Length = None,
     format: Format = "paragraph",
@@ -121,15 +119,28 @@ def summarize(
     grounding: Grounding = None,
 ) -> None:
     """Summarize one document and print the summary."""
-    text = sys.stdin.read() if file == "-" else _read_text(Path(file))
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation, grounding)
-    summarizer = _load(model)
+    text = sys.stdin.read() if file == "-" else read_text(Path(file))
+    flags = OptionFlags(
+        length=length,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        num_beams=num_beams,
+        length_penalty=length_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+        sentences=sentences,
+        format=format,
+        query=query,
+        truncation=truncation,
+        grounding=grounding,
+    )
+    options = options_or_exit(flags)
+    summarizer = load_summarizer(model)
     printer = _StreamPrinter() if stream and not as_json else None
     try:
         summarizer.check_options(options)
         [summary] = summarizer.summarize([text], options, on_event=printer)
     except ModelError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if printer is not None and printer.streamed_text:
         typer.echo("")  # end the streamed line
         if options.format == "paragraph":
@@ -148,6 +159,8 @@ def batch(
     max_tokens: MaxTokens = None,
     min_tokens: MinTokens = None,
     num_beams: NumBeams = None,
+    length_penalty: LengthPenalty = None,
+    no_repeat_ngram_size: NoRepeatNgramSize = None,
     sentences: Sentences = None,
     length: Length = None,
     format: Format = "paragraph",
@@ -183,20 +196,33 @@ def batch(
 ) -> None:
     """Summarize a JSONL file; exits 1 if any document failed."""
     if not source.is_file():
-        _fail(f"no input file at {source}")
+        fail(f"no input file at {source}")
     _check_output(output, resume, force)
     if engine not in ("local", "ray"):
-        _fail("--engine must be local or ray")
+        fail("--engine must be local or ray")
     if engine == "local" and (ray_address is not None or workers is not None or gpus_per_worker is not None):
-        _fail("--ray-address, --workers and --gpus-per-worker need --engine ray")
+        fail("--ray-address, --workers and --gpus-per-worker need --engine ray")
     if engine == "ray" and (reason := ray_missing()) is not None:
-        _fail(reason)
-    settings = _settings()
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, format, query, truncation, grounding)
+        fail(reason)
+    settings = cli_settings()
+    flags = OptionFlags(
+        length=length,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        num_beams=num_beams,
+        length_penalty=length_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+        sentences=sentences,
+        format=format,
+        query=query,
+        truncation=truncation,
+        grounding=grounding,
+    )
+    options = options_or_exit(flags)
     started = time.perf_counter()
-    summarizer = _load(model) if engine == "local" else None  # on Ray, every worker loads its own
+    summarizer = load_summarizer(model) if engine == "local" else None  # on Ray, every worker loads its own
     if summarizer is not None:
-        typer.echo(f"{_loaded_line(summarizer)} in {time.perf_counter() - started:.1f} s", err=True)
+        typer.echo(f"{loaded_line(summarizer)} in {time.perf_counter() - started:.1f} s", err=True)
     with tqdm(total=count_lines(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
         try:
             if summarizer is None:
@@ -224,9 +250,9 @@ def batch(
                     batch_tokens=settings.batch_tokens,
                 )
         except ModelError as exc:
-            _fail(exc.message)
+            fail(exc.message)
         except RayEngineError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         bar.update(outcome.skipped)
     typer.echo(f"{outcome.written} written, {outcome.failed} failed, {outcome.skipped} already done", err=True)
     raise typer.Exit(1 if outcome.failed else 0)
@@ -235,7 +261,7 @@ def batch(
 @app.command("models")
 def list_models() -> None:
     """List the catalog and whether each model can load here."""
-    settings = _settings()
+    settings = cli_settings()
     rows = []
     for spec in settings.catalog().values():
         reason = probe_source(spec)
@@ -258,67 +284,9 @@ def main() -> None:
 def _check_output(output: Path, resume: bool, force: bool) -> None:
     """Never overwrite results by accident: a non-empty OUTPUT needs --resume or --force."""
     if resume and force:
-        _fail("--resume keeps OUTPUT and --force overwrites it: choose one")
+        fail("--resume keeps OUTPUT and --force overwrites it: choose one")
     if not resume and not force and output.is_file() and output.stat().st_size > 0:
-        _fail(f"{output} exists and is not empty: --resume carries on from it, --force (-f) overwrites it")
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        _fail(f"invalid DOCSUM_* setting: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    return settings
-
-
-def _load(model: str | None) -> Summarizer:
-    """A catalog name, or (unlike over HTTP) a local directory or hub id."""
-    settings = _settings()
-    try:
-        return load_by_name_or_source(model or settings.default_model, settings.catalog(), settings.load_settings())
-    except ModelError as exc:
-        _fail(exc.message)
-
-
-def _loaded_line(summarizer: Summarizer) -> str:
-    """Which speed paths the model runs (models.acceleration), for the operator's eye."""
-    acceleration: Acceleration = getattr(summarizer, "acceleration", NOT_APPLICABLE)
-    if acceleration.accelerated:
-        return f"{summarizer.name}: accelerated ({', '.join(acceleration.engaged)}), loaded"
-    return f"{summarizer.name}: not accelerated ({acceleration.reason}), loaded"
-
-
-def _options(
-    max_tokens: int | None,
-    min_tokens: int | None,
-    num_beams: int | None,
-    sentences: int | None,
-    length: str | None,
-    format: str,
-    query: str | None,
-    truncation: str = "chunk",
-    grounding: bool | None = None,
-) -> SummaryOptions:
-    if length not in (None, "short", "medium", "long"):
-        _fail("--length must be short, medium or long")
-    if truncation not in ("chunk", "head", "error"):
-        _fail("--truncation must be chunk, head or error")
-    if format not in ("paragraph", "bullets"):
-        _fail("--format must be paragraph or bullets")
-    if min_tokens is not None and max_tokens is not None and min_tokens > max_tokens:
-        _fail("--min-tokens must not exceed --max-tokens")
-    return SummaryOptions(
-        length=length,  # type: ignore[arg-type]
-        max_tokens=max_tokens,
-        min_tokens=min_tokens,
-        num_beams=num_beams,
-        sentences=sentences,
-        format=_format(format),
-        query=query,
-        truncation=truncation,  # type: ignore[arg-type]
-        grounding=grounding,
-    )
+        fail(f"{output} exists and is not empty: --resume carries on from it, --force (-f) overwrites it")
 
 
 class _StreamPrinter:
@@ -337,24 +305,8 @@ class _StreamPrinter:
             typer.echo(f"{stage}: chunk {event.done}/{event.total}", err=True)
 
 
-def _format(value: str) -> Literal["paragraph", "bullets"]:
-    return "bullets" if value == "bullets" else "paragraph"
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {path}: {exc}")
-
-
 def _parse_or_exit(entry: str) -> None:
     try:
         parse_model_entry(entry)
     except ValueError as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"docsum: {message}", err=True)
-    raise typer.Exit(2)
+        fail(str(exc))

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from service.cli_common import fail
+
 QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32")
 
 
@@ -27,15 +29,15 @@ def convert(
     from models.ctranslate2_backend import ctranslate2_missing
 
     if quantization not in QUANTIZATIONS:
-        _fail(f"--quantization must be one of {', '.join(QUANTIZATIONS)}")
+        fail(f"--quantization must be one of {', '.join(QUANTIZATIONS)}")
     if (reason := ctranslate2_missing()) is not None:
-        _fail(reason)
+        fail(reason)
     if output.exists() and any(output.iterdir()) and not force:
-        _fail(f"{output} exists and is not empty (use --force to replace it)")
+        fail(f"{output} exists and is not empty (use --force to replace it)")
     try:
         convert_checkpoint(source, output, quantization=quantization, revision=revision)
     except (OSError, ValueError, RuntimeError) as exc:
-        _fail(f"cannot convert {source}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+        fail(f"cannot convert {source}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
     typer.echo(f"wrote {output}; serve it with --model NAME=ct2:{output}", err=True)
 
 
@@ -85,8 +87,3 @@ def _name_a_bos_token(config_file: Path) -> None:
     if config.get("bos_token") is None and config.get("decoder_start_token") is not None:
         config["bos_token"] = config["decoder_start_token"]
         config_file.write_text(json.dumps(config, indent=2))
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"docsum: {message}", err=True)
-    raise typer.Exit(2)

@@ -10,6 +10,19 @@ from typing import Annotated
 import typer
 
 from models.errors import ModelError
+from service.cli_common import cli_settings, fail, load_summarizer
+from service.cli_options import (
+    Length,
+    LengthPenalty,
+    MaxTokens,
+    MinTokens,
+    NoRepeatNgramSize,
+    NumBeams,
+    OptionFlags,
+    Sentences,
+    Truncation,
+    options_or_exit,
+)
 
 
 def evaluate_command(
@@ -25,35 +38,46 @@ def evaluate_command(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, local directory or hub id.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N documents.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-    max_tokens: Annotated[int | None, typer.Option(min=1, help="Most output tokens.")] = None,
-    min_tokens: Annotated[int | None, typer.Option(min=0, help="Fewest output tokens.")] = None,
-    num_beams: Annotated[int | None, typer.Option(min=1, help="Beam search width (seq2seq).")] = None,
-    sentences: Annotated[int | None, typer.Option(min=1, help="Exact sentence count (extractive).")] = None,
-    length: Annotated[str | None, typer.Option(help="short, medium or long.")] = None,
-    truncation: Annotated[str, typer.Option(help="chunk, head or error.")] = "chunk",
+    max_tokens: MaxTokens = None,
+    min_tokens: MinTokens = None,
+    num_beams: NumBeams = None,
+    length_penalty: LengthPenalty = None,
+    no_repeat_ngram_size: NoRepeatNgramSize = None,
+    sentences: Sentences = None,
+    length: Length = None,
+    truncation: Truncation = "chunk",
     batch_size: Annotated[int | None, typer.Option(min=1, help="Documents per model call.")] = None,
 ) -> None:
     """Score a model with ROUGE-1/2/L/Lsum (F1, stemmed) on DATA, beside Lead-3."""
     # Here, not at the top: ROUGE brings nltk, which brings scipy, scikit-learn and pandas
     # (180 MB and 1.3 s), and every other docsum command, `serve` included, imports this module.
     from models.evaluation import evaluate, format_report, load_eval_records
-    from service.cli import _fail, _load, _options, _settings
 
     if not data.is_file():
-        _fail(f"no data file at {data}")
+        fail(f"no data file at {data}")
     if judgments:
         _score_judgments(data, limit, as_json)
         return
     try:
         records = load_eval_records(data, limit)
     except ValueError as exc:
-        _fail(str(exc))
-    options = _options(max_tokens, min_tokens, num_beams, sentences, length, "paragraph", None, truncation)
-    summarizer = _load(model)
+        fail(str(exc))
+    flags = OptionFlags(
+        length=length,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        num_beams=num_beams,
+        length_penalty=length_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+        sentences=sentences,
+        truncation=truncation,
+    )
+    options = options_or_exit(flags)
+    summarizer = load_summarizer(model)
     try:
-        report = evaluate(summarizer, records, options, batch_size=batch_size or _settings().batch_size)
+        report = evaluate(summarizer, records, options, batch_size=batch_size or cli_settings().batch_size)
     except ModelError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_report(report))
 
 
@@ -61,14 +85,13 @@ def _score_judgments(data: Path, limit: int | None, as_json: bool) -> None:
     """``--judgments``: agreement of grounding's consistency score with people; with --json, the last line
     is the grounding row as one object (n, pearson, spearman)."""
     from models.grounding_eval import GROUNDING, agreement, load_judgments
-    from service.cli import _fail
 
     try:
         rows = load_judgments(data)[:limit]
     except (ValueError, KeyError, TypeError) as exc:
-        _fail(f"{data}: {exc}")
+        fail(f"{data}: {exc}")
     if len(rows) < 3:
-        _fail(f"{data}: {len(rows)} judgments; correlation needs at least 3")
+        fail(f"{data}: {len(rows)} judgments; correlation needs at least 3")
     table = agreement(rows)
     if as_json:
         for entry in sorted(table, key=lambda a: a.score == GROUNDING):  # the grounding row last

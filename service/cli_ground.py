@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from models.grounding import Grounding, ground
+from service.cli_common import fail, read_text
 
 
 def ground_command(
@@ -18,13 +19,12 @@ def ground_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print what POST /v1/ground answers.")] = False,
 ) -> None:
     """Evidence in SOURCE for each sentence of SUMMARY, what SOURCE does not support, and a consistency score."""
-    from service.cli import _fail, _read_text
 
     if source == "-" and summary == "-":
-        _fail("only one of SOURCE and SUMMARY can be standard input")
-    texts = [sys.stdin.read() if name == "-" else _read_text(Path(name)) for name in (source, summary)]
+        fail("only one of SOURCE and SUMMARY can be standard input")
+    texts = [sys.stdin.read() if name == "-" else read_text(Path(name)) for name in (source, summary)]
     if not texts[0].strip():
-        _fail("the source has no text")
+        fail("the source has no text")
     grounding = ground(texts[0], texts[1])
     typer.echo(json.dumps(grounding.to_dict(), ensure_ascii=False, indent=2) if as_json else _report(grounding))
 

@@ -13,10 +13,10 @@ ServiceError (status, code)          raised by handlers and the engine
 ├── UnsupportedMediaType  415  unsupported_media_type
 └── Overloaded            429  overloaded: the model's queue is full; sent with Retry-After
 
-The model library's exceptions are mapped where they cross into HTTP:
-UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
-UnsupportedOption 422 unsupported_option · InvalidInput 422 invalid_input ·
-InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
+The model library's exceptions (``models.errors``) carry their own codes; this table gives
+them their statuses: UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
+InvalidOption 422 invalid_request · UnsupportedOption 422 unsupported_option · InvalidInput 422
+invalid_input · InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
 and ``max_input_tokens`` · TooManyChunks 422 too_many_chunks (``chunks``, ``max_chunks``) ·
 TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``).
 """
@@ -31,16 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.errors import (
-    InputTooLong,
-    InvalidInput,
-    ModelError,
-    ModelUnavailable,
-    TooManyChunks,
-    TooManySentences,
-    UnknownModel,
-    UnsupportedOption,
-)
+from models.errors import ModelError
 
 
 class ServiceError(Exception):
@@ -149,15 +140,6 @@ PROBLEM_CODES = (
 # Job ids and other caller-given names are echoed at most this long.
 ECHO_CHARS = 64
 
-_MODEL_ERRORS: dict[type[ModelError], str] = {
-    InputTooLong: "input_too_long",
-    TooManyChunks: "too_many_chunks",
-    TooManySentences: "too_many_sentences",
-    UnknownModel: "model_not_found",
-    ModelUnavailable: "model_unavailable",
-    UnsupportedOption: "unsupported_option",
-    InvalidInput: "invalid_input",
-}
 # The framework's own errors, by status: each code is in ERROR_CODES with that status.
 _HTTP_CODES = {
     400: "bad_request",
@@ -212,9 +194,8 @@ async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
 
 
 def model_error_status(exc: ModelError) -> tuple[int, str]:
-    """The HTTP status and error code of a model-library exception."""
-    code = next((mapped for kind, mapped in _MODEL_ERRORS.items() if isinstance(exc, kind)), "invalid_request")
-    return ERROR_CODES[code], code
+    """The HTTP status and error code of a model-library exception (its class says its code)."""
+    return ERROR_CODES[exc.code], exc.code
 
 
 def shorten(value: str, limit: int = ECHO_CHARS) -> str:

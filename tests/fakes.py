@@ -31,6 +31,12 @@ class FakeSummarizer:
     def max_input_tokens(self) -> int:
         return self._max_input_tokens
 
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [count_words(text) for text in texts]
+
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        return options.num_beams or 1
+
     def check_options(self, options: SummaryOptions) -> None:
         if options.sentences is not None:
             raise UnsupportedOption("fake models take no sentence count", param="sentences")

@@ -143,6 +143,12 @@ class Lead3Model:
     def check_options(self, options: SummaryOptions) -> None:
         return None
 
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        return 1
+
     def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
         if any("FAIL" in text for text in texts):
             raise InvalidInput("cannot")

@@ -81,8 +81,8 @@ async def test_only_requests_with_the_same_options_share_a_call() -> None:
 
 async def test_batches_follow_the_token_budget_and_group_similar_lengths() -> None:
     fake = GatedSummarizer(max_input_tokens=10_000)
-    # Texts of about 10 and 100 estimated tokens; 250 padded tokens fit two long ones or many short ones.
-    engine = make_engine(fake, batch_size=8, batch_tokens=250)
+    # Texts of 8 and 80 tokens (the fake counts words); 200 padded tokens fit two long ones or many short ones.
+    engine = make_engine(fake, batch_size=8, batch_tokens=200)
     short = ["tiny text " * 4] * 4
     long = ["long text " * 40] * 3
     try:
@@ -98,7 +98,7 @@ async def test_batches_follow_the_token_budget_and_group_similar_lengths() -> No
     assert sum(len(call) for call in calls) == len(texts)
     for call in calls:
         assert len({len(text) for text in call}) == 1  # never a short text padded to a long one's length
-        assert max(len(text) // 4 + 2 for text in call) * len(call) <= 250
+        assert max(fake.count_input_tokens(call)) * len(call) <= 200
     assert sorted(map(len, calls)) == [1, 2, 4]
 
 
@@ -148,6 +148,12 @@ class GatedSeq2Seq(GatedSummarizer):
     def check_options(self, options: SummaryOptions) -> None:
         self.model.check_options(options)
 
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.model.count_input_tokens(texts)
+
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        return self.model.rows_per_document(options)
+
     def summarize(self, texts: Sequence[str], options: SummaryOptions) -> list[Summary]:
         if any(HOLD in text for text in texts):
             self.holding.set()
@@ -161,10 +167,10 @@ def test_docsum_batch_runner_plans_batches_by_tokens_and_beams() -> None:
     from models.runner import summarize_documents
 
     fake = GatedSummarizer(max_input_tokens=10_000)
-    documents = [Document(str(i), "word " * (200 if i % 2 else 20)) for i in range(8)]  # ~252 and ~27 tokens
-    results = list(summarize_documents(fake, documents, SummaryOptions(), batch_size=8, batch_tokens=600))
+    documents = [Document(str(i), "word " * (200 if i % 2 else 20)) for i in range(8)]  # 200 and 20 tokens
+    results = list(summarize_documents(fake, documents, SummaryOptions(), batch_size=8, batch_tokens=500))
     assert [r.id for r in results] == [str(i) for i in range(8)]
-    assert fake.sizes == [2, 2, 4]  # longest first: 2 x 252 tokens fit 600, then the short ones together
+    assert fake.sizes == [2, 2, 4]  # longest first: 2 x 200 tokens fit 500, then the short ones together
     fake.sizes.clear()
-    list(summarize_documents(fake, documents, SummaryOptions(num_beams=2), batch_size=8, batch_tokens=600))
+    list(summarize_documents(fake, documents, SummaryOptions(num_beams=2), batch_size=8, batch_tokens=500))
     assert fake.sizes == [1, 1, 1, 1, 4]  # two beams: one long document per call

@@ -1,0 +1,56 @@
+"""What every ``docsum`` command shares: failing with a message, the settings, loading a model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+from models.acceleration import NOT_APPLICABLE, Acceleration
+from models.catalog import load_by_name_or_source
+from models.errors import ModelError
+from models.types import Summarizer
+from service.settings import Settings
+
+
+def fail(message: str) -> NoReturn:
+    """Exit 2 (a usage error) with ``docsum: message`` on stderr."""
+    typer.echo(f"docsum: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def cli_settings() -> Settings:
+    """The DOCSUM_* settings, logging configured by them; a bad one exits with its message."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        fail(f"invalid DOCSUM_* setting: {exc}")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def load_summarizer(model: str | None) -> Summarizer:
+    """A catalog name, or (unlike over HTTP) a local directory or hub id."""
+    settings = cli_settings()
+    try:
+        return load_by_name_or_source(model or settings.default_model, settings.catalog(), settings.load_settings())
+    except ModelError as exc:
+        fail(exc.message)
+
+
+def loaded_line(summarizer: Summarizer) -> str:
+    """Which speed paths the model runs (models.acceleration), for the operator's eye."""
+    acceleration: Acceleration = getattr(summarizer, "acceleration", NOT_APPLICABLE)
+    if acceleration.accelerated:
+        return f"{summarizer.name}: accelerated ({', '.join(acceleration.engaged)}), loaded"
+    return f"{summarizer.name}: not accelerated ({acceleration.reason}), loaded"
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file's contents; an unreadable one exits with the reason."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {path}: {exc}")
