@@ -31,7 +31,7 @@ from models.memory import return_free_heap
 from models.planning import CallBudget, estimate_tokens, fill_call, input_tokens, run_or_split
 from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
-from service.errors import Overloaded
+from service.errors import Overloaded, ShuttingDown
 from service.fairness import TimeShare
 
 logger = logging.getLogger(__name__)
@@ -59,15 +59,16 @@ class Priority(enum.IntEnum):
 
 
 @dataclass(eq=False)
-class Job:
-    """One request: its documents' results are gathered here until all are in."""
+class Ticket:
+    """One caller's request to one model: its documents' results gather here until all are in.
+    (A durable job, ``service.jobs``, reaches the engine as one ticket per claimed slice of documents.)"""
 
     priority: int
     options: SummaryOptions
     size: int
     future: Future[list[Any]]
-    on_error: Callable[[int, Exception], Any] | None  # per-document errors (batch requests); None: the job fails
-    on_event: Any = None  # a progress sink (streaming): such a job gets model calls of its own
+    on_error: Callable[[int, Exception], Any] | None  # per-document errors (batch requests); None: the ticket fails
+    on_event: Any = None  # a progress sink (streaming): such a ticket gets model calls of its own
     results: list[Any] = field(default_factory=list)
     remaining: int = 0
     cancelled: bool = False
@@ -83,7 +84,7 @@ class Job:
 
 @dataclass(eq=False)
 class Item:
-    job: Job
+    ticket: Ticket
     index: int
     text: str
     seq: int
@@ -111,10 +112,10 @@ class ModelWorker:
 
     # -- called from the event loop --------------------------------------------------------
 
-    def submit(self, job: Job, texts: Sequence[str]) -> None:
+    def submit(self, ticket: Ticket, texts: Sequence[str]) -> None:
         with self.cond:
             if self.closed:
-                raise RuntimeError("the engine is closed")
+                raise ShuttingDown("the engine is closed; retry on another replica")
             pending = len(self.items)
             if pending and pending + len(texts) > self.limits.queue_size:
                 wait = max(1, math.ceil(pending * self.seconds_per_document))
@@ -124,23 +125,23 @@ class ModelWorker:
                 )
             now = time.monotonic()
             for index, text in enumerate(texts):
-                self.items.append(Item(job, index, text, next(self.sequence), now))
+                self.items.append(Item(ticket, index, text, next(self.sequence), now))
             self.cond.notify()
 
     def request_load(self) -> Future[Summarizer]:
         future: Future[Summarizer] = Future()
         with self.cond:
             if self.closed:
-                raise RuntimeError("the engine is closed")
+                raise ShuttingDown("the engine is closed; retry on another replica")
             self.loads.append(future)
             self.cond.notify()
         return future
 
-    def discard(self, job: Job) -> None:
-        """Drop a cancelled job's queued documents at once, freeing their places."""
+    def discard(self, ticket: Ticket) -> None:
+        """Drop a cancelled ticket's queued documents at once, freeing their places."""
         with self.cond:
-            job.cancelled = True
-            self.items = [item for item in self.items if item.job is not job]
+            ticket.cancelled = True
+            self.items = [item for item in self.items if item.ticket is not ticket]
 
     def close(self) -> None:
         with self.cond:
@@ -148,8 +149,8 @@ class ModelWorker:
             items, self.items = self.items, []
             loads, self.loads = self.loads, []
             self.cond.notify_all()
-        for job in {id(item.job): item.job for item in items}.values():
-            job.future.cancel()
+        for ticket in {id(item.ticket): item.ticket for item in items}.values():
+            ticket.future.cancel()
         for load in loads:
             load.cancel()
 
@@ -167,7 +168,7 @@ class ModelWorker:
                 for load in loads:
                     _settle(load, exc=exc)
                 for item in batch:
-                    self._fail_job(item.job, exc)
+                    self._fail_ticket(item.ticket, exc)
                 continue
             self.summarizer = summarizer
             for load in loads:
@@ -194,13 +195,13 @@ class ModelWorker:
                 if self.items:
                     break
                 self.cond.wait()
-            if all(item.job.priority == Priority.INTERACTIVE for item in self.items):
+            if all(item.ticket.priority == Priority.INTERACTIVE for item in self.items):
                 self.share.forget()  # no batch work waits: it is owed nothing
             # Wait a little for company while requests keep arriving, unless a batch is already full.
             head = self._head()
             give_up = head.arrived + limits.batch_wait_s * _MAX_WAIT_WINDOWS
             while not self.closed and not self.loads:
-                compatible = [i for i in self.items if i.job.options == head.job.options]
+                compatible = [i for i in self.items if i.ticket.options == head.ticket.options]
                 if len(compatible) >= limits.batch_size:
                     break
                 latest = max(item.arrived for item in self.items)
@@ -221,7 +222,7 @@ class ModelWorker:
     def _head(self) -> Item:
         """The most urgent item; the oldest batch item while batch work is owed its share of the model's time."""
         if self.share.owed():
-            owed = [item for item in self.items if item.job.priority > Priority.INTERACTIVE]
+            owed = [item for item in self.items if item.ticket.priority > Priority.INTERACTIVE]
             if owed:
                 return min(owed, key=_urgency)
         return min(self.items, key=_urgency)
@@ -234,26 +235,26 @@ class ModelWorker:
         With ``riders``, lower-priority work fills the room left.
         """
         limits = self.limits
-        if head.job.on_event is not None:
-            return [item for item in self.items if item.job is head.job][: limits.batch_size]
+        if head.ticket.on_event is not None:
+            return [item for item in self.items if item.ticket is head.ticket][: limits.batch_size]
         candidates = [
             item
             for item in self.items
             if item is not head
-            and item.job.options == head.job.options
-            and item.job.priority == head.job.priority
-            and item.job.on_event is None
+            and item.ticket.options == head.ticket.options
+            and item.ticket.priority == head.ticket.priority
+            and item.ticket.on_event is None
         ]
         if riders and len(candidates) + 1 < limits.batch_size:  # room left: lower-priority work may ride along
             candidates += [
                 item
                 for item in self.items
-                if item.job.options == head.job.options
-                and item.job.priority > head.job.priority
-                and item.job.on_event is None
+                if item.ticket.options == head.ticket.options
+                and item.ticket.priority > head.ticket.priority
+                and item.ticket.on_event is None
             ]
         candidates.sort(key=lambda item: item.seq)  # ties in length go to the oldest
-        rows = self.summarizer.rows_per_document(head.job.options) if self.summarizer is not None else 1
+        rows = self.summarizer.rows_per_document(head.ticket.options) if self.summarizer is not None else 1
         return fill_call(head, candidates, self._tokens, rows, CallBudget(limits.batch_size, limits.batch_tokens))
 
     def _tokens(self, item: Item) -> int:
@@ -266,21 +267,21 @@ class ModelWorker:
         return item.tokens
 
     def _drop_finished(self) -> None:
-        if any(item.job.done for item in self.items):
-            self.items = [item for item in self.items if not item.job.done]
+        if any(item.ticket.done for item in self.items):
+            self.items = [item for item in self.items if not item.ticket.done]
 
     def _run_batch(self, summarizer: Summarizer, batch: list[Item]) -> None:
-        live = [item for item in batch if not item.job.done]
+        live = [item for item in batch if not item.ticket.done]
         if not live:
             return
         # Longest first, as the library runner does: similar lengths end up side by side.
         live.sort(key=lambda item: len(item.text), reverse=True)
-        options = live[0].job.options
+        options = live[0].ticket.options
         try:
             summarizer.check_options(options)
         except Exception as exc:  # the same options for every item: each request fails as a whole
             for item in live:
-                self._fail_job(item.job, exc)
+                self._fail_ticket(item.ticket, exc)
             return
         started = time.perf_counter()
 
@@ -296,7 +297,7 @@ class ModelWorker:
         except Cancelled:
             logger.debug("a call of %d documents stopped: its callers have gone, or the engine closed", len(live))
             for item in live:
-                self._fail_job(item.job, ModelUnavailable(f"model {self.model!r} was shut down", param="model"))
+                self._fail_ticket(item.ticket, ModelUnavailable(f"model {self.model!r} was shut down", param="model"))
             return
         logger.debug(
             "call: %d documents, longest %d tokens, %.2f s",
@@ -309,16 +310,16 @@ class ModelWorker:
         """The model call. Background work pauses between decoding steps for interactive requests that
         arrive meanwhile; any call stops at its next pause point once every caller in it has gone
         (a call shared with callers still waiting runs on: rows are not cut one by one)."""
-        jobs = list({id(item.job): item.job for item in call}.values())
+        tickets = list({id(item.ticket): item.ticket for item in call}.values())
 
         def abandoned() -> bool:
-            return self.closed or all(job.done for job in jobs)
+            return self.closed or all(ticket.done for ticket in tickets)
 
         if abandoned():  # retried one by one after its callers left: nobody waits for this document
             return [None] * len(call)
         texts = [item.text for item in call]
-        on_event = call[0].job.on_event
-        batch_documents = sum(item.job.priority > Priority.INTERACTIVE for item in call)
+        on_event = call[0].ticket.on_event
+        batch_documents = sum(item.ticket.priority > Priority.INTERACTIVE for item in call)
         background = batch_documents == len(call)
         pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
         # Batch work's share of the model's time (service.fairness) is charged for the call's batch part.
@@ -335,7 +336,7 @@ class ModelWorker:
         """Asked after each step, from the model's worker threads: cheap, and unlocked (a stale answer costs a step)."""
         if self.share.owed():
             return False
-        return any(item.job.priority == Priority.INTERACTIVE and not item.job.done for item in self.items)
+        return any(item.ticket.priority == Priority.INTERACTIVE and not item.ticket.done for item in self.items)
 
     def _serve_urgent(self, summarizer: Summarizer) -> None:
         """Between two decoding steps of background work: run the interactive requests waiting now, unless batch
@@ -344,7 +345,7 @@ class ModelWorker:
             return
         with self.cond:
             self._drop_finished()
-            urgent = [item for item in self.items if item.job.priority == Priority.INTERACTIVE]
+            urgent = [item for item in self.items if item.ticket.priority == Priority.INTERACTIVE]
             if not urgent:
                 return
             batch = self._pick(min(urgent, key=_urgency), riders=False)
@@ -353,28 +354,28 @@ class ModelWorker:
         self._run_batch(summarizer, batch)
 
     def _complete(self, item: Item, value: Any) -> None:
-        job = item.job
-        if job.done:
+        ticket = item.ticket
+        if ticket.done:
             return
-        job.results[item.index] = value
-        job.remaining -= 1
-        if job.remaining == 0:
-            _settle(job.future, job.results)
+        ticket.results[item.index] = value
+        ticket.remaining -= 1
+        if ticket.remaining == 0:
+            _settle(ticket.future, ticket.results)
 
     def _fail_item(self, item: Item, exc: Exception) -> None:
-        if item.job.on_error is not None:
-            self._complete(item, item.job.on_error(item.index, exc))
+        if item.ticket.on_error is not None:
+            self._complete(item, item.ticket.on_error(item.index, exc))
         else:
-            self._fail_job(item.job, exc)
+            self._fail_ticket(item.ticket, exc)
 
-    def _fail_job(self, job: Job, exc: Exception) -> None:
+    def _fail_ticket(self, ticket: Ticket, exc: Exception) -> None:
         """The whole request fails: the model is unavailable, or the options are not for it."""
-        if not job.done:
-            _settle(job.future, exc=exc)
+        if not ticket.done:
+            _settle(ticket.future, exc=exc)
 
 
 def _urgency(item: Item) -> tuple[int, int]:
-    return item.job.priority, item.seq
+    return item.ticket.priority, item.seq
 
 
 def _settle(future: Future[Any], value: Any = None, exc: BaseException | None = None) -> None:

@@ -34,7 +34,7 @@ from service.cli_options import (
     Truncation,
     options_or_exit,
 )
-from service.ray_batch import RayCluster, RayEngineError, ray_missing, run_ray_batch
+from service.ray_batch import RayCluster, ray_missing, run_ray_batch
 from service.schemas import SummarizeResponse
 from service.settings import Settings
 
@@ -249,10 +249,8 @@ def batch(
                     progress=bar,
                     batch_tokens=settings.batch_tokens,
                 )
-        except ModelError as exc:
+        except ModelError as exc:  # RayEngineError too: no cluster, or a worker that cannot load the model
             fail(exc.message)
-        except RayEngineError as exc:
-            fail(str(exc))
         bar.update(outcome.skipped)
     typer.echo(f"{outcome.written} written, {outcome.failed} failed, {outcome.skipped} already done", err=True)
     raise typer.Exit(1 if outcome.failed else 0)

@@ -35,7 +35,8 @@ from typing import Any
 from models.catalog import ModelRegistry
 from models.runner import Document, DocumentResult, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
-from service.batching import BatchLimits, Job, ModelWorker, Priority
+from service.batching import BatchLimits, ModelWorker, Priority, Ticket
+from service.errors import ShuttingDown
 
 __all__ = ["Engine", "Priority"]
 
@@ -78,8 +79,8 @@ class Engine:
         """
         if not texts:
             return []
-        job = Job(int(priority), options, len(texts), Future(), on_error=None, on_event=on_event)
-        results: list[Summary] = await self._submit(model, job, texts)
+        ticket = Ticket(int(priority), options, len(texts), Future(), on_error=None, on_event=on_event)
+        results: list[Summary] = await self._submit(model, ticket, texts)
         return results
 
     async def summarize_documents(
@@ -101,10 +102,10 @@ class Engine:
                 results[index] = DocumentResult(document.id, error=error)
         if runnable:
             chosen = [documents[i] for i in runnable]
-            job = Job(
+            ticket = Ticket(
                 int(priority), options, len(chosen), Future(), on_error=lambda i, exc: failed_result(chosen[i], exc)
             )
-            outcomes = await self._submit(model, job, [d.text for d in chosen])
+            outcomes = await self._submit(model, ticket, [d.text for d in chosen])
             for index, document, outcome in zip(runnable, chosen, outcomes, strict=True):
                 results[index] = (
                     outcome if isinstance(outcome, DocumentResult) else DocumentResult(document.id, summary=outcome)
@@ -132,20 +133,20 @@ class Engine:
         worker = self._workers.get(model)
         return len(worker.items) if worker is not None else 0
 
-    async def _submit(self, model: str, job: Job, texts: Sequence[str]) -> Any:
+    async def _submit(self, model: str, ticket: Ticket, texts: Sequence[str]) -> Any:
         self.registry.spec(model)
         worker = self._worker(model)
-        worker.submit(job, texts)
+        worker.submit(ticket, texts)
         try:
-            return await asyncio.wrap_future(job.future)
+            return await asyncio.wrap_future(ticket.future)
         except asyncio.CancelledError:
-            worker.discard(job)
+            worker.discard(ticket)
             raise
 
     def _worker(self, model: str) -> ModelWorker:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the engine is closed")
+                raise ShuttingDown("the engine is closed; retry on another replica")
             worker = self._workers.get(model)
             if worker is None:
                 worker = ModelWorker(model, self.registry, self.limits, self._sequence)

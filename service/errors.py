@@ -11,7 +11,8 @@ ServiceError (status, code)          raised by handlers and the engine
 ├── NotFound              404  job_not_found (also a job past its retention, or another caller's)
 ├── PayloadTooLarge       413  body_too_large, document_too_large
 ├── UnsupportedMediaType  415  unsupported_media_type
-└── Overloaded            429  overloaded: the model's queue is full; sent with Retry-After
+├── Overloaded            429  overloaded: the model's queue is full; sent with Retry-After
+└── ShuttingDown          503  shutting_down: the engine is closed (the process is stopping)
 
 The model library's exceptions (``models.errors``) carry their own codes; this table gives
 them their statuses: UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
@@ -83,6 +84,13 @@ class Overloaded(ServiceError):
     def __init__(self, message: str, *, retry_after: int = 1, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = max(1, int(retry_after))
+
+
+class ShuttingDown(ServiceError):
+    """The engine is closed: the process is shutting down, and the caller should retry on another replica."""
+
+    status = 503
+    code = "shutting_down"
 
 
 # Every code an error response can carry, with its status.

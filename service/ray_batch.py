@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from models.catalog import load_by_name_or_source
-from models.errors import ModelError
+from models.errors import ModelError, ModelUnavailable
 from models.runner import Document, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
 from service.batchfile import CHUNK_BATCHES, BatchOutcome, Entry, OutputFile, format_line, read_entries, skip_done
@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 Batch = dict[str, Any]
 
 
-class RayEngineError(Exception):
-    """What stops a Ray run before its documents are done: the CLI prints it and exits 2."""
+class RayEngineError(ModelUnavailable):
+    """What stops a Ray run before its documents are done (no cluster, a worker that cannot load its model):
+    the model cannot be served. The CLI prints it and exits 2, as for any ModelError."""
 
 
 @dataclass(frozen=True, slots=True)

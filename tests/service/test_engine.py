@@ -16,6 +16,7 @@ from models.loading import LoadSettings
 from models.runner import Document
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import Summary, SummaryOptions
+from service.errors import ShuttingDown
 from tests.checkpoints import CORPUS
 from tests.service.engine_helpers import HOLD, GatedSummarizer, hold, make_engine, queued
 
@@ -100,6 +101,14 @@ async def test_batches_follow_the_token_budget_and_group_similar_lengths() -> No
         assert len({len(text) for text in call}) == 1  # never a short text padded to a long one's length
         assert max(fake.count_input_tokens(call)) * len(call) <= 200
     assert sorted(map(len, calls)) == [1, 2, 4]
+
+
+async def test_a_closed_engine_refuses_with_shutting_down_not_a_bare_error() -> None:
+    engine = make_engine(GatedSummarizer())
+    engine.close()
+    with pytest.raises(ShuttingDown) as refused:
+        await engine.summarize("fake", ["text"], SummaryOptions())
+    assert (refused.value.status, refused.value.code) == (503, "shutting_down")
 
 
 async def test_a_model_is_only_ever_used_by_its_own_worker_thread() -> None:

@@ -246,7 +246,7 @@ def test_an_interactive_call_is_answered_while_a_job_waits(gated_client: TestCli
     caller.start()
     worker = gated_client.app.state.engine._worker("gated")  # type: ignore[attr-defined]
     deadline = time.monotonic() + 10
-    while not any(item.job.priority == Priority.INTERACTIVE for item in worker.items):  # queued behind the job
+    while not any(item.ticket.priority == Priority.INTERACTIVE for item in worker.items):  # queued behind the job
         assert time.monotonic() < deadline, "the interactive request never reached the queue"
         time.sleep(0.005)
     gated.gate.set()
