@@ -36,11 +36,10 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
-from models.grounding_flags import Span, is_cased, quoted_ranges, unsupported_spans
+from models.grounding_flags import is_cased, quoted_ranges, unsupported_spans
+from models.grounding_result import Evidence, GroundedSentence, Grounding, Span
 from models.grounding_tokens import FUNCTION, NUMBER, Token, source_keys, tokenize
 from models.text import Sentence, split_sentences
 from models.types import ChunkSummary, Summary, SummaryOptions
@@ -56,54 +55,6 @@ PHRASING_COST = 0.75
 MAX_EVIDENCE = 3
 MIN_GAIN = 0.1
 _NEAR_PREFIX = 4
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A range of the source that supports a summary sentence: ``source[offset:offset + length]``."""
-
-    offset: int
-    length: int
-    score: float  # share of the sentence's content words (weighted by rarity) found in the range
-
-
-@dataclass(frozen=True, slots=True)
-class GroundedSentence:
-    """A summary sentence (``summary[offset:offset + length] == text``) and what supports it."""
-
-    text: str
-    offset: int
-    length: int
-    support: tuple[Evidence, ...]
-    supported: float
-    unsupported: tuple[Span, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Grounding:
-    """A summary checked against its source: ``consistency`` is the mean ``supported`` of its sentences."""
-
-    consistency: float
-    sentences: tuple[GroundedSentence, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of the API: offsets into the source (``support``) and the summary (the rest)."""
-        return {
-            "consistency": self.consistency,
-            "sentences": [
-                {
-                    "text": s.text,
-                    "offset": s.offset,
-                    "length": s.length,
-                    "support": [{"offset": e.offset, "length": e.length, "score": e.score} for e in s.support],
-                    "supported": s.supported,
-                    "unsupported": [
-                        {"text": u.text, "offset": u.offset, "length": u.length, "kind": u.kind} for u in s.unsupported
-                    ],
-                }
-                for s in self.sentences
-            ],
-        }
 
 
 def ground(source: str, summary: str, *, regions: Sequence[tuple[int, int]] | None = None) -> Grounding:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from models.grounding_result import Span
 from models.grounding_tokens import FUNCTION, NUMBER, Token, is_date
 
 NAME = "name"
@@ -30,16 +30,6 @@ _QUOTED = re.compile(
 )
 # Between two flagged words of one span: spaces, hyphens, periods of initials ("J. R.").
 _JOINER = re.compile(r"[\s\-.]*")
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Unsupported words of a summary sentence: ``summary[offset:offset + length] == text``."""
-
-    text: str
-    offset: int
-    length: int
-    kind: str  # "name", "number", "date", "quote" or "word"
 
 
 def is_cased(sentences: Sequence[list[Token]]) -> bool:

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from models.chunking import Chunk, plan_chunks
 from models.errors import TooManyChunks
 from models.types import ChunkSummary, EventSink, ProgressEvent, Summary, SummaryEvent, SummaryOptions
 from models.yielding import step_done
-
-if TYPE_CHECKING:
-    from models.seq2seq import Seq2SeqSummarizer
 
 # Reduce rounds after which the remaining text is cut at the head instead: a guard
 # against a model whose summaries do not shrink, never reached by a working one.
@@ -29,8 +26,32 @@ _PARTIAL_SHARE = 8
 _MIN_PARTIAL_TOKENS = 8
 
 
+class WindowedModel(Protocol):
+    """What map-reduce needs of a model with a fixed input window: the pipeline wraps it, never knows it."""
+
+    max_chunks: int | None  # map chunks one document may take; None lifts the limit
+    chunk_overlap_tokens: int
+    map_batch_tokens: int  # padded input tokens per map call
+    default_max_new_tokens: int
+
+    @property
+    def max_input_tokens(self) -> int: ...
+
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
+        """Plain summaries of texts that fit the window."""
+        ...
+
+    def summarize_fitting(
+        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        """Full summaries of texts that fit the window."""
+        ...
+
+
 def summarize_in_chunks(
-    model: Seq2SeqSummarizer,
+    model: WindowedModel,
     texts: Sequence[str],
     options: SummaryOptions,
     on_event: EventSink | None = None,
@@ -54,7 +75,7 @@ def summarize_in_chunks(
     ]
 
 
-def plan_documents(model: Seq2SeqSummarizer, texts: Sequence[str]) -> list[list[Chunk]]:
+def plan_documents(model: WindowedModel, texts: Sequence[str]) -> list[list[Chunk]]:
     """Each document's map chunks; :class:`TooManyChunks` past ``model.max_chunks``, before any model call."""
     plans = []
     for text in texts:
@@ -66,7 +87,7 @@ def plan_documents(model: Seq2SeqSummarizer, texts: Sequence[str]) -> list[list[
 
 
 def _reduce(
-    model: Seq2SeqSummarizer, texts: list[str], options: SummaryOptions, on_event: EventSink | None
+    model: WindowedModel, texts: list[str], options: SummaryOptions, on_event: EventSink | None
 ) -> tuple[list[str], list[int]]:
     """Shrink each text until it fits the window; how many intermediate rounds each took."""
     rounds = [0] * len(texts)
@@ -86,7 +107,7 @@ def _reduce(
 
 
 def _map(
-    model: Seq2SeqSummarizer,
+    model: WindowedModel,
     plans: Sequence[list[Chunk]],
     options: SummaryOptions,
     on_event: EventSink | None,
@@ -114,7 +135,7 @@ def _map(
     return results
 
 
-def _plan(model: Seq2SeqSummarizer, text: str) -> list[Chunk]:
+def _plan(model: WindowedModel, text: str) -> list[Chunk]:
     overhead = model.count_input_tokens([""])[0]
 
     def count(texts: Sequence[str]) -> list[int]:
@@ -124,7 +145,7 @@ def _plan(model: Seq2SeqSummarizer, text: str) -> list[Chunk]:
     return plan_chunks(text, model.max_input_tokens - overhead, count, overlap=model.chunk_overlap_tokens)
 
 
-def _partial_options(model: Seq2SeqSummarizer, options: SummaryOptions) -> SummaryOptions:
+def _partial_options(model: WindowedModel, options: SummaryOptions) -> SummaryOptions:
     """Search settings as requested; lengths capped so that partial summaries shrink the text."""
     cap = max(_MIN_PARTIAL_TOKENS, model.max_input_tokens // _PARTIAL_SHARE)
     return SummaryOptions(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from models.grounding import Grounding
+from models.grounding_result import Grounding
 
 LengthPreset = Literal["short", "medium", "long"]
 SummaryFormat = Literal["paragraph", "bullets"]
