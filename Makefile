@@ -1,6 +1,7 @@
 # docsum: everything a fresh machine needs is installed from here, at the versions the lock files pin.
 #   make serve   what serving needs (requirements/serve.lock), then docsum serve
 #   make test    everything (requirements/dev.lock), then the whole suite; PostgreSQL too where it can start
+#   make test-fast  the same, without the tests marked slow (models, processes, clusters)
 #   make lock    refresh both lock files to the newest releases pyproject.toml allows, then lint and test on them
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ PIP_VERSION := 26.3
 PIP_TOOLS_VERSION := 7.7.0
 LOCK_FLAGS := --quiet --strip-extras --allow-unsafe --generate-hashes --no-emit-index-url --no-emit-find-links
 
-.PHONY: install install-serve serve test lint lock bench clean
+.PHONY: install install-serve serve test test-fast lint lock bench clean
 
 install: $(VENV)/.installed-dev
 install-serve: $(VENV)/.installed-serve
@@ -42,6 +43,10 @@ serve: install-serve
 # (and DOCSUM_TEST_POSTGRES_URL is not already set), and says so loudly where it cannot.
 test: install
 	HF_HUB_OFFLINE=1 .ci/with-postgres $(BIN)/python -m pytest -q
+
+# The tests that build or load no model and start no process (pytest -m "not slow"): a minute at most.
+test-fast: install
+	HF_HUB_OFFLINE=1 .ci/with-postgres $(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check models service tests bench

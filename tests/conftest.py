@@ -73,6 +73,21 @@ NEWS_ARTICLE = (
 )
 
 
+# Fixtures that build a model checkpoint: a test that uses one is slow (make test-fast leaves it out).
+_MODEL_FIXTURES = frozenset({"tiny_bart_dir", "tiny_t5_dir", "tiny_flan_t5_dir", "tiny_pegasus_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that builds or loads a model through a checkpoint fixture; tests that
+    build one themselves, or start processes, carry the mark in their module."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        parameters = {value for value in callspec.params.values() if isinstance(value, str)} if callspec else set()
+        # Parametrized by a fixture's name (request.getfixturevalue) counts as using it.
+        if _MODEL_FIXTURES & (set(getattr(item, "fixturenames", ())) | parameters):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say loudly whether the PostgreSQL job-store tests ran: skipped, they hide in the skip count."""
     if os.environ.get("DOCSUM_TEST_POSTGRES_URL"):

@@ -26,6 +26,9 @@ from tests.service.test_jobs_api import result_lines, wait_for
 from tests.service.test_streaming import events
 from tests.variants import VARIANTS, build_variant
 
+# Builds foreign checkpoints and runs each through every path.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 LONG = " ".join([NEWS_ARTICLE] * 3)  # several windows of every variant
 DOCUMENTS = [{"id": "short", "text": "A short note about the weather."}, {"id": "news", "text": NEWS_ARTICLE}]

@@ -20,6 +20,9 @@ from models.extractive import ExtractiveSummarizer
 from models.text import split_sentences
 from models.types import SummaryOptions
 
+# Runs a model over adversarial documents, with time bounds.
+pytestmark = pytest.mark.slow
+
 SIZE = 200_000
 LIMIT_S = 3.0  # about 1 s at worst here, unloaded
 

@@ -139,6 +139,7 @@ async def _under_interactive_load(batch_share: float, seconds: float = 2.0) -> t
     return booked["job"] / (booked["job"] + booked["ask"]), latencies, done
 
 
+@pytest.mark.slow  # runs a stream of requests for seconds
 @pytest.mark.anyio
 async def test_batch_work_keeps_its_share_under_a_constant_stream_of_interactive_requests(
     monkeypatch: pytest.MonkeyPatch,

@@ -173,6 +173,7 @@ def get_job(client: TestClient, job_id: str, until: Callable[[dict[str, Any]], b
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # waits out a job lease
 def test_a_server_without_the_model_leaves_the_job_to_one_with_it(tmp_path: Path) -> None:
     settings = Settings(default_model="fake", data_dir=tmp_path / "data", job_lease_seconds=1.5)
     with TestClient(create_app(settings, registry("fake")), raise_server_exceptions=False) as without:

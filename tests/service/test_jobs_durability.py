@@ -30,6 +30,9 @@ from models.types import SummaryOptions
 from service.batchfile import format_line
 from service.jobs.tables import documents, metadata
 
+# Starts server processes and kills them.
+pytestmark = pytest.mark.slow
+
 POSTGRES_URL = os.environ.get("DOCSUM_TEST_POSTGRES_URL")
 DOCS = 1000
 WORDS = (

@@ -18,7 +18,8 @@ runner = CliRunner()
 
 # Creating Ray Data's DataContext sets some of its own deprecated fields, which warns
 # (Ray 2.60, ray/data/context.py) before any code of ours runs; nothing to fix on our side.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+# Starts a Ray cluster.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")]
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,9 @@ from service.errors import ERROR_CODES
 from service.settings import Settings
 from tests.fakes import FakeSummarizer
 
+# Fuzzes the API for several seconds.
+pytestmark = pytest.mark.slow
+
 EXAMPLES_PER_OPERATION = 40
 
 

@@ -10,8 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.service.test_jobs_durability import Server
+
+# Starts server processes and signals them.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = json.dumps({"text": "The council approved the bridge. Work starts in spring."}).encode()
