@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from pathlib import Path
@@ -128,7 +127,8 @@ def test_parts_park_together_and_the_callback_runs_alone_on_the_calling_thread()
             worker.start()
         gate.wait()
     for worker in workers:
-        worker.join()
+        worker.join(timeout=10)
+    assert not any(worker.is_alive() for worker in workers)
     assert steps == {"a": 40, "b": 25}
     assert len(seen) == 3
     assert all(thread is caller for thread, _ in seen)
@@ -157,29 +157,47 @@ def test_without_a_callback_parts_never_park() -> None:
         worker.start()
     gate.wait()
     for worker in workers:
-        worker.join()
+        worker.join(timeout=10)
+    assert not any(worker.is_alive() for worker in workers)
     assert waited == [True]
 
 
 def test_a_part_that_fails_still_lets_the_caller_go_on() -> None:
-    with between_steps(lambda: None):
-        gate = PauseGate(2)
+    """A part that raises leaves the gate: the caller's wait returns, the other part finishes, nobody hangs."""
+    steps: list[int] = []
+    failed: list[str] = []
+    waited = threading.Event()
 
-        def failing() -> None:
-            with contextlib.suppress(RuntimeError), gate.part():
-                raise RuntimeError("boom")
-
-        def stepping() -> None:
+    def failing(gate: PauseGate) -> None:
+        try:
             with gate.part():
-                for _ in range(5):
-                    step_done()
+                raise RuntimeError("boom")
+        except RuntimeError as exc:
+            failed.append(str(exc))
 
-        workers = [threading.Thread(target=failing), threading.Thread(target=stepping)]
-        for worker in workers:
-            worker.start()
-        gate.wait()
-        for worker in workers:
-            worker.join()
+    def stepping(gate: PauseGate) -> None:
+        with gate.part():
+            for step in range(5):
+                step_done()
+                steps.append(step)
+
+    def caller() -> None:
+        with between_steps(lambda: None, lambda: True):  # always pending: every step offers to pause
+            gate = PauseGate(2)
+            workers = [threading.Thread(target=failing, args=(gate,)), threading.Thread(target=stepping, args=(gate,))]
+            for worker in workers:
+                worker.start()
+            gate.wait()
+            for worker in workers:
+                worker.join(timeout=10)
+        waited.set()
+
+    running = threading.Thread(target=caller, daemon=True)
+    running.start()
+    running.join(timeout=10)
+    assert waited.is_set(), "the caller still waits for a part that failed"
+    assert failed == ["boom"]
+    assert steps == [0, 1, 2, 3, 4]
 
 
 def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart_dir: Path) -> None:
