@@ -9,35 +9,36 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from models.acceleration import NOT_APPLICABLE, Acceleration
+from models.backends import ModelSpec, backend_for_source, backend_named
 from models.errors import ModelError, ModelUnavailable, UnknownModel
-from models.loading import LoadSettings, check_local_checkpoint, is_local_source
+from models.loading import LoadSettings, is_local_source
 from models.types import ModelKind, Summarizer
 
-Backend = Literal["transformers", "ctranslate2"]
-#: ``NAME=ct2:DIR`` serves DIR (the output of ``docsum convert``) with CTranslate2.
-CTRANSLATE2_PREFIX = "ct2:"
+__all__ = [
+    "BUILTIN_MODELS",
+    "EXTRACTIVE_SOURCE",
+    "Loader",
+    "ModelRegistry",
+    "ModelSpec",
+    "ModelStatus",
+    "Probe",
+    "build_catalog",
+    "default_loader",
+    "load_by_name_or_source",
+    "parse_model_entry",
+    "probe_source",
+]
 
 logger = logging.getLogger(__name__)
 
 EXTRACTIVE_SOURCE = "builtin"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    name: str
-    source: str
-    kind: ModelKind = "seq2seq"
-    revision: str | None = None
-    backend: Backend = "transformers"
 
 
 # docsum loads safetensors only. Three of these repos have pickled weights alone on main; the
@@ -46,7 +47,7 @@ class ModelSpec:
 BUILTIN_MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("extractive", EXTRACTIVE_SOURCE, "extractive"),
+        ModelSpec("extractive", EXTRACTIVE_SOURCE, "extractive", backend="extractive"),
         ModelSpec("distilbart-cnn", "sshleifer/distilbart-cnn-12-6", revision="refs/pr/18"),
         ModelSpec("bart-large-cnn", "facebook/bart-large-cnn"),
         ModelSpec("pegasus-cnn", "google/pegasus-cnn_dailymail", revision="7db4e727842ad86cc5cdfeaef4d14c6fb2b46511"),
@@ -58,26 +59,26 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
 
 
 def parse_model_entry(entry: str) -> ModelSpec:
-    """``NAME=SOURCE[@REVISION]``, SOURCE a hub id or a local directory; or ``NAME=ct2:DIR``.
-
-    ``ct2:DIR`` is a CTranslate2 model directory written by ``docsum convert``,
-    served by the CTranslate2 backend (``pip install 'docsum[ctranslate2]'``).
-    """
+    """``NAME=SOURCE[@REVISION]``, SOURCE a hub id or a local directory; or ``NAME=SCHEME:SOURCE`` for a
+    backend that claims the scheme (``ct2:DIR``: a CTranslate2 model directory written by ``docsum convert``,
+    ``pip install 'docsum[ctranslate2]'``). ``models.backends`` lists the backends."""
     name, sep, source = entry.partition("=")
     name, source = name.strip(), source.strip()
     if not sep or not name or not source:
         raise ValueError(f"expected NAME=SOURCE, got {entry!r}")
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ValueError(f"model name {name!r} may hold only letters, digits, '-', '_' and '.'")
-    if source.startswith(CTRANSLATE2_PREFIX):
-        directory = source.removeprefix(CTRANSLATE2_PREFIX).strip()
-        if not directory:
-            raise ValueError(f"expected NAME=ct2:DIR, got {entry!r}")
-        return ModelSpec(name, directory, "seq2seq", None, "ctranslate2")
+    return _spec(name, source, entry)
+
+
+def _spec(name: str, source: str, entry: str) -> ModelSpec:
+    backend, source = backend_for_source(source)
+    if not source:
+        raise ValueError(f"expected NAME={backend.scheme}SOURCE, got {entry!r}")
     revision = None
-    if "@" in source and not is_local_source(source):
+    if backend.scheme is None and "@" in source and not is_local_source(source):
         source, _, revision = source.rpartition("@")
-    return ModelSpec(name, source, "seq2seq", revision or None)
+    return ModelSpec(name, source, backend.kind, revision or None, backend.name)
 
 
 def build_catalog(extra: Iterable[ModelSpec] = ()) -> dict[str, ModelSpec]:
@@ -197,31 +198,22 @@ class ModelRegistry:
 
 
 def default_loader(settings: LoadSettings) -> Loader:
+    """Loads a catalog entry through its backend (``models.backends``)."""
+
     def load(spec: ModelSpec) -> Summarizer:
-        if spec.kind == "extractive":
-            from models.extractive import ExtractiveSummarizer
-
-            return ExtractiveSummarizer(name=spec.name, max_sentences=settings.limits.max_sentences)
         placed = dataclasses.replace(settings, revision=spec.revision or settings.revision)
-        if spec.backend == "ctranslate2":
-            from models.ctranslate2_backend import CTranslate2Summarizer
-
-            return CTranslate2Summarizer.load(spec.name, spec.source, placed)
-        from models.seq2seq import Seq2SeqSummarizer
-
-        return Seq2SeqSummarizer.load(spec.name, spec.source, placed)
+        return backend_named(spec.backend).load(spec, placed)
 
     return load
 
 
 def load_by_name_or_source(name_or_source: str, catalog: Mapping[str, ModelSpec], settings: LoadSettings) -> Summarizer:
-    """For the CLI: a catalog name, or else a local directory, a hub id or ``ct2:DIR``."""
+    """For the CLI: a catalog name, or else a local directory, a hub id or ``SCHEME:SOURCE`` (``ct2:DIR``)."""
     spec = catalog.get(name_or_source)
-    if spec is None and name_or_source.startswith(CTRANSLATE2_PREFIX):
-        directory = name_or_source.removeprefix(CTRANSLATE2_PREFIX)
-        spec = ModelSpec(Path(directory).name or directory, directory, backend="ctranslate2")
     if spec is None:
-        spec = ModelSpec(Path(name_or_source).name or name_or_source, name_or_source)
+        backend, source = backend_for_source(name_or_source)
+        name = Path(source).name or source
+        spec = ModelSpec(name, source, backend.kind, None, backend.name)
     reason = probe_source(spec)
     if reason is not None:
         raise ModelUnavailable(reason, param="model")
@@ -229,72 +221,5 @@ def load_by_name_or_source(name_or_source: str, catalog: Mapping[str, ModelSpec]
 
 
 def probe_source(spec: ModelSpec) -> str | None:
-    """Why the model surely cannot load, found without loading it; ``None`` if it may."""
-    if spec.kind == "extractive":
-        return None
-    if spec.backend == "ctranslate2":
-        from models.ctranslate2_backend import check_ctranslate2_dir, ctranslate2_missing
-
-        try:
-            check_ctranslate2_dir(Path(spec.source).expanduser())
-        except ModelError as exc:
-            return exc.message
-        return ctranslate2_missing()
-    if is_local_source(spec.source):
-        try:
-            check_local_checkpoint(Path(spec.source).expanduser())
-        except ModelError as exc:
-            return exc.message
-        return None
-    if _in_hub_cache(spec):
-        return None
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
-        return f"{spec.source} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
-    if (unreachable := hub_unreachable()) is not None:
-        return f"{spec.source} is not in the local Hugging Face cache and the hub cannot be reached ({unreachable})"
-    return None
-
-
-# How long an answer about the hub's reachability stands, and how long asking may take.
-_HUB_CHECK_SECONDS = 60.0
-_HUB_TIMEOUT_SECONDS = 3.0
-_hub_checked: tuple[float, str | None] | None = None
-_hub_lock = threading.Lock()
-
-
-def hub_unreachable() -> str | None:
-    """Why the Hugging Face hub cannot be reached now, or None if it answers.
-
-    One short request (``HF_ENDPOINT``, proxies from the environment) at most once a
-    minute, instead of letting a load find out through the hub client's retries (about
-    50 s offline). Any HTTP answer counts as reachable.
-    """
-    global _hub_checked
-    with _hub_lock:
-        now = time.monotonic()
-        if _hub_checked is not None and now - _hub_checked[0] < _HUB_CHECK_SECONDS:
-            return _hub_checked[1]
-        from huggingface_hub import constants, get_session
-
-        endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
-        try:  # the hub client's own session: the proxies and certificates the load would use
-            get_session().head(endpoint, timeout=_HUB_TIMEOUT_SECONDS, follow_redirects=False)
-            reason = None
-        except Exception as exc:  # its HTTP library (httpx, then httpx2) names its own errors
-            reason = f"{endpoint}: {type(exc).__name__}"
-        _hub_checked = (time.monotonic(), reason)
-        return reason
-
-
-def forget_hub_check() -> None:
-    """The next :func:`hub_unreachable` asks again (tests; a caller that knows the network changed)."""
-    global _hub_checked
-    with _hub_lock:
-        _hub_checked = None
-
-
-def _in_hub_cache(spec: ModelSpec) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(spec.source, "config.json", revision=spec.revision)
-    return isinstance(found, str)
+    """Why the model surely cannot load, found without loading it (by its backend); ``None`` if it may."""
+    return backend_named(spec.backend).probe(spec)

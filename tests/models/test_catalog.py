@@ -14,11 +14,11 @@ from models.catalog import (
     ModelRegistry,
     ModelSpec,
     build_catalog,
-    forget_hub_check,
     parse_model_entry,
     probe_source,
 )
 from models.errors import ModelUnavailable, UnknownModel
+from models.hub import forget_hub_check
 from models.types import Summarizer
 from tests.fakes import FakeSummarizer
 
@@ -85,7 +85,7 @@ def online(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read once, at import
     forget_hub_check()
-    monkeypatch.setattr("models.catalog._hub_checked", None)
+    monkeypatch.setattr("models.hub._hub_checked", None)
 
 
 @pytest.mark.usefixtures("online")
