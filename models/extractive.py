@@ -24,10 +24,9 @@ relevance stays lexical.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -35,6 +34,7 @@ from scipy import sparse
 from models.errors import InvalidInput, TooManySentences, UnsupportedOption
 from models.options import check_options as check_bounds
 from models.planning import estimate_tokens
+from models.sentence_graph import Vectors, dense, directed_centrality, query_relevance, tfidf, unit
 from models.text import Sentence, count_words, render, split_sentences
 from models.types import DEFAULT_MAX_SENTENCES, EventSink, ModelKind, ScoredSentence, Summary, SummaryOptions
 from models.yielding import check_abandoned
@@ -42,22 +42,12 @@ from models.yielding import check_abandoned
 if TYPE_CHECKING:
     from models.embeddings import Embedder
 
-# Sentence vectors: tf-idf rows (sparse) or embeddings (dense); both have unit-length rows.
-_Vectors: TypeAlias = sparse.csr_matrix | np.ndarray
-
 # Options that only make sense for a text generator.
 _GENERATION_ONLY = ("num_beams", "length_penalty", "no_repeat_ngram_size")
 # Word budget multipliers of the length presets, relative to the automatic length.
 _PRESET_SCALE = {"short": 0.5, "medium": 1.0, "long": 2.0}
 # With a query, this share of the score stays with the generic ranking, the rest is relevance.
 _QUERY_PRIOR = 0.3
-# Rows of the sentence-similarity matrix computed at once (bounds memory on huge inputs).
-_BLOCK_ROWS = 1024
-
-# Words for similarity: runs of letters/digits, and CJK/kana/hangul one character each
-# (those scripts do not separate words with spaces).
-_CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +157,8 @@ class ExtractiveSummarizer:
         _check_text(text)
         sentences = self._split(text) if embedded is None else embedded[0]
         words = np.array([count_words(s.text) for s in sentences], dtype=np.int64)
-        matrix, vocabulary = _tfidf([s.text for s in sentences], self._config.stem_chars)
-        similar: _Vectors = matrix if embedded is None else embedded[1]
+        matrix, vocabulary = tfidf([s.text for s in sentences], self._config.stem_chars)
+        similar: Vectors = matrix if embedded is None else embedded[1]
         scores = self._score(sentences, words, similar, (matrix, vocabulary), options.query)
         chosen = _select(
             _Candidates(scores, words, similar), budget=self._target(words, options), options=options, cfg=self._config
@@ -207,26 +197,26 @@ class ExtractiveSummarizer:
         self,
         sentences: Sequence[Sentence],
         words: np.ndarray,
-        similar: _Vectors,
+        similar: Vectors,
         tfidf: tuple[sparse.csr_matrix, dict[str, int]],
         query: str | None,
     ) -> np.ndarray:
         """One score in [0, 1] per sentence; higher is picked first."""
         cfg = self._config
-        centrality = _directed_centrality(similar, cfg)
+        centrality = directed_centrality(similar, cfg.beta, cfg.lambda_forward, cfg.lambda_backward)
         position = 1.0 / (1.0 + np.arange(len(sentences))) ** cfg.position_decay
-        scores = _unit(centrality) + cfg.position_weight * position
+        scores = unit(centrality) + cfg.position_weight * position
         scores = np.where(words < cfg.min_words, scores * cfg.fragment_penalty, scores)
         speech = np.fromiter((_is_speech(s.text) for s in sentences), dtype=bool, count=len(sentences))
-        scores = _unit(np.where(speech, scores * cfg.speech_penalty, scores))
+        scores = unit(np.where(speech, scores * cfg.speech_penalty, scores))
         # Slightly favour shorter sentences: the budget is in words, and long ones dilute precision.
-        scores = _unit(scores / (np.maximum(words, 1) / max(float(words.mean()), 1.0)) ** cfg.length_power)
+        scores = unit(scores / (np.maximum(words, 1) / max(float(words.mean()), 1.0)) ** cfg.length_power)
         if query:
             # Lexical even with an embedder: a query names what it wants (not measurable on our sets).
-            relevance = _query_relevance(*tfidf, query, cfg.stem_chars)
+            relevance = query_relevance(*tfidf, query, cfg.stem_chars)
             if relevance.max() > 0:
                 # Relevance dominates: a caller who asks about X wants X, not the lead.
-                scores = _QUERY_PRIOR * scores + (1.0 - _QUERY_PRIOR) * _unit(relevance)
+                scores = _QUERY_PRIOR * scores + (1.0 - _QUERY_PRIOR) * unit(relevance)
         return np.asarray(scores, dtype=np.float64)
 
 
@@ -242,90 +232,11 @@ def _is_speech(text: str) -> bool:
     return text[0] in _QUOTES or text[-1] in _QUOTES or text.endswith(("?", '?"', "? ''"))
 
 
-def _tokens(text: str, stem_chars: int) -> list[str]:
-    return [t[:stem_chars] for t in _TOKEN.findall(text.lower())]
-
-
-def _tfidf(texts: Sequence[str], stem_chars: int) -> tuple[sparse.csr_matrix, dict[str, int]]:
-    """Row-normalized sublinear tf-idf, idf over this document's sentences."""
-    vocabulary: dict[str, int] = {}
-    rows: list[int] = []
-    cols: list[int] = []
-    for row, text in enumerate(texts):
-        for token in _tokens(text, stem_chars):
-            rows.append(row)
-            cols.append(vocabulary.setdefault(token, len(vocabulary)))
-    n = len(texts)
-    data = np.ones(len(rows), dtype=np.float64)
-    counts = sparse.csr_matrix((data, (rows, cols)), shape=(n, max(len(vocabulary), 1)))
-    counts.sum_duplicates()
-    df = np.bincount(counts.indices, minlength=counts.shape[1])
-    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-    norms = np.sqrt(counts.multiply(counts).sum(axis=1)).A1
-    norms[norms == 0] = 1.0
-    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ counts), vocabulary
-
-
-def _directed_centrality(matrix: _Vectors, cfg: ExtractiveConfig) -> np.ndarray:
-    """PacSum: lambda_forward * edges to later sentences + lambda_backward * edges to earlier ones.
-
-    The cosine matrix is built in row blocks so that a book-length input needs
-    O(block * n) memory, not O(n^2). Within a block only the square on the diagonal
-    mixes earlier and later columns; the rest is summed whole.
-    """
-    n = matrix.shape[0]
-    if n < 2:
-        return np.zeros(n)
-    low, high = np.inf, -np.inf
-    for start, block in _similarity_blocks(matrix):
-        rows = np.arange(block.shape[0])
-        block[rows, start + rows] = np.nan  # a sentence is not its own neighbour
-        low, high = min(low, float(np.nanmin(block))), max(high, float(np.nanmax(block)))
-    threshold = low + cfg.beta * (high - low)
-    forward = np.zeros(n)
-    backward = np.zeros(n)
-    for start, block in _similarity_blocks(matrix):
-        stop = start + block.shape[0]
-        edges = np.clip(block - threshold, 0.0, None, out=block)
-        square = edges[:, start:stop]
-        forward[start:stop] = edges[:, stop:].sum(axis=1) + np.triu(square, 1).sum(axis=1)
-        backward[start:stop] = edges[:, :start].sum(axis=1) + np.tril(square, -1).sum(axis=1)
-    return cfg.lambda_forward * forward + cfg.lambda_backward * backward
-
-
-def _similarity_blocks(matrix: _Vectors) -> Iterator[tuple[int, np.ndarray]]:
-    for start in range(0, matrix.shape[0], _BLOCK_ROWS):
-        yield start, _dense(matrix[start : start + _BLOCK_ROWS] @ matrix.T)
-
-
-def _dense(values: sparse.spmatrix | np.ndarray) -> np.ndarray:
-    """A sparse or dense product as a float64 ndarray (float32 embeddings included)."""
-    if isinstance(values, np.ndarray):
-        return np.asarray(values, dtype=np.float64)
-    return np.asarray(values.toarray())
-
-
-def _query_relevance(matrix: sparse.csr_matrix, vocabulary: dict[str, int], query: str, stem_chars: int) -> np.ndarray:
-    columns = sorted({vocabulary[t] for t in _tokens(query, stem_chars) if t in vocabulary})
-    if not columns:
-        return np.zeros(matrix.shape[0])
-    return np.asarray(matrix[:, columns].sum(axis=1)).ravel()
-
-
-def _unit(values: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]; a constant vector becomes all ones."""
-    low, high = float(values.min()), float(values.max())
-    if high - low < 1e-12:
-        return np.ones_like(values, dtype=np.float64)
-    return (values - low) / (high - low)
-
-
 @dataclass(frozen=True, slots=True)
 class _Candidates:
     scores: np.ndarray
     words: np.ndarray
-    vectors: _Vectors  # unit-length rows: a dot product is a cosine
+    vectors: Vectors  # unit-length rows: a dot product is a cosine
 
 
 class _Redundancy:
@@ -335,12 +246,12 @@ class _Redundancy:
     of thousands of short sentences, most of them redundant, costs a few products.
     """
 
-    def __init__(self, vectors: _Vectors) -> None:
+    def __init__(self, vectors: Vectors) -> None:
         self._vectors = vectors
         self._closest = np.full(vectors.shape[0], -np.inf)
 
     def chose(self, index: int) -> None:
-        similarity = _dense(self._vectors @ self._vectors[index].T).ravel()
+        similarity = dense(self._vectors @ self._vectors[index].T).ravel()
         np.maximum(self._closest, similarity, out=self._closest)
 
     def redundant(self, index: int, limit: float) -> bool:
