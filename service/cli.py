@@ -16,12 +16,12 @@ from models.catalog import load_by_name_or_source, parse_model_entry, probe_sour
 from models.errors import ModelError
 from models.types import ProgressEvent, Summarizer, SummaryEvent, SummaryOptions, TokenEvent
 from service import __version__
-from service.batchfile import count_lines, run_batch
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
 from service.cli_ground import ground_command
+from service.features.jobs.batchfile import count_lines, run_batch
+from service.features.summarize.protocol import SummarizeResponse
 from service.ray_batch import RayCluster, RayEngineError, ray_missing, run_ray_batch
-from service.schemas import SummarizeResponse
 from service.settings import Settings
 
 app = typer.Typer(help="docsum: summaries of long documents.", no_args_is_help=True, add_completion=False)
@@ -78,6 +78,7 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.deps import context_of
     from service.lifecycle import CUT_SECONDS, DrainingServer
 
     base = _settings()
@@ -100,7 +101,7 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=CUT_SECONDS,  # after the drain: what still runs is cut
     )
-    DrainingServer(config, application.state.lifecycle, settings.drain_seconds).run()
+    DrainingServer(config, context_of(application).lifecycle, settings.drain_seconds).run()
 
 
 @app.command()

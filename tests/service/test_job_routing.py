@@ -20,9 +20,9 @@ from sqlalchemy import create_engine, select
 from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_source
 from models.loading import LoadSettings
 from service.app import create_app
-from service.jobs.records import Claim, Outcome
-from service.jobs.store import JobStore
-from service.jobs.tables import documents
+from service.features.jobs.records import Claim, Outcome
+from service.features.jobs.store import JobStore
+from service.features.jobs.tables import documents
 from service.settings import Settings
 from tests.fakes import FakeSummarizer
 

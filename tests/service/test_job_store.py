@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import create_engine, select
 
-from service.jobs.records import Claim, IdempotencyConflict, Outcome
-from service.jobs.store import JobStore
-from service.jobs.tables import documents
+from service.features.jobs.records import Claim, IdempotencyConflict, Outcome
+from service.features.jobs.store import JobStore
+from service.features.jobs.tables import documents
 
 StoreFactory = Callable[..., list[JobStore]]
 

@@ -15,6 +15,7 @@ from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_
 from models.loading import LoadSettings
 from models.types import EventSink, Summary, SummaryOptions
 from service.app import create_app
+from service.deps import context_of
 from service.engine import Priority
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER, FakeSummarizer
@@ -244,7 +245,7 @@ def test_an_interactive_call_is_answered_while_a_job_waits(gated_client: TestCli
         target=lambda: answer.update(gated_client.post("/v1/summarize", json={"text": "quick one"}).json())
     )
     caller.start()
-    worker = gated_client.app.state.engine._worker("gated")  # type: ignore[attr-defined]
+    worker = context_of(gated_client.app).engine._worker("gated")  # type: ignore[arg-type]
     deadline = time.monotonic() + 10
     while not any(item.job.priority == Priority.INTERACTIVE for item in worker.items):  # queued behind the job
         assert time.monotonic() < deadline, "the interactive request never reached the queue"

@@ -27,8 +27,8 @@ from sqlalchemy import create_engine, select
 from models.extractive import ExtractiveSummarizer
 from models.runner import Document, summarize_documents
 from models.types import SummaryOptions
-from service.batchfile import format_line
-from service.jobs.tables import documents, metadata
+from service.features.jobs.batchfile import format_line
+from service.features.jobs.tables import documents, metadata
 
 POSTGRES_URL = os.environ.get("DOCSUM_TEST_POSTGRES_URL")
 DOCS = 1000

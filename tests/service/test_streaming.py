@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from models.catalog import BUILTIN_MODELS, ModelRegistry
 from models.types import EventSink, ProgressEvent, Summary, SummaryOptions
 from service.app import create_app
+from service.deps import context_of
 from service.engine import Engine
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER
@@ -140,7 +141,7 @@ async def test_a_full_queue_refuses_a_stream_with_429_and_retry_after() -> None:
     registry = ModelRegistry(BUILTIN_MODELS)
     registry.add(fake)
     app = create_app(Settings(default_model="fake", queue_size=1, batch_wait_ms=0), registry)
-    engine: Engine = app.state.engine
+    engine: Engine = context_of(app).engine
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://docsum") as client:
             held = await hold(engine, fake)
@@ -188,4 +189,4 @@ async def test_a_client_that_leaves_mid_stream_leaves_no_pending_task() -> None:
         assert stranded == []
     finally:
         fake.release()
-        app.state.engine.close()
+        context_of(app).engine.close()

@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, watch, read and cancel durable batch jobs. Thin; the handler does the work."""
+"""/v1/jobs: submit, watch, read and cancel durable batch jobs. Thin; ``JobsServing`` does the work."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from service.handlers.jobs import JobsHandler
-from service.jobs.schemas import JobList, JobOut, JobRequest, JobStatus
-from service.routes.responses import error_responses
+from service.deps import JobsServingDep
+from service.features.jobs.protocol import JobList, JobOut, JobRequest, JobStatus
+from service.features.protocol import error_responses
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -42,11 +42,6 @@ _SUBMIT_BODY: dict[str, Any] = {
 _NOT_FOUND = error_responses(404, s404="No such job, or it expired, or another caller's (job_not_found)")
 
 
-def _handler(request: Request) -> JobsHandler:
-    handler: JobsHandler = request.app.state.jobs_handler
-    return handler
-
-
 @router.post(
     "",
     status_code=202,
@@ -62,12 +57,12 @@ def _handler(request: Request) -> JobsHandler:
         s422="Invalid JSON, options or documents (invalid_documents lists every bad one); Idempotency-Key reused",
     ),
 )
-async def submit_job(request: Request, response: Response) -> JobOut:
+async def submit_job(request: Request, response: Response, serving: JobsServingDep) -> JobOut:
     """Store a job of many documents (JSON, or a JSONL upload) and run it in the background.
 
     With an `Idempotency-Key` header, repeating the same request returns the same job.
     """
-    job, created = await _handler(request).create(request)
+    job, created = await serving.create(request)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -77,17 +72,18 @@ async def submit_job(request: Request, response: Response) -> JobOut:
 @router.get("", response_model=JobList, responses=error_responses(422))
 async def list_jobs(
     request: Request,
+    serving: JobsServingDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: JobStatus | None = None,
 ) -> JobList:
     """The caller's jobs, newest first."""
-    return await _handler(request).list_jobs(request, limit, offset, status)
+    return await serving.list_jobs(request, limit, offset, status)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
-async def get_job(job_id: str, request: Request) -> JobOut:
-    return await _handler(request).get(request, job_id)
+async def get_job(job_id: str, request: Request, serving: JobsServingDep) -> JobOut:
+    return await serving.get(request, job_id)
 
 
 @router.get(
@@ -95,15 +91,15 @@ async def get_job(job_id: str, request: Request) -> JobOut:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/jsonl": {}}}, **_NOT_FOUND},
 )
-async def job_results(job_id: str, request: Request) -> StreamingResponse:
+async def job_results(job_id: str, request: Request, serving: JobsServingDep) -> StreamingResponse:
     """One JSON line per finished document, in input order, as `docsum batch` writes them; also while running."""
-    job, lines = await _handler(request).results(request, job_id)
+    job, lines = await serving.results(request, job_id)
     headers = {"X-Job-Status": job.status}
     return StreamingResponse(lines, media_type="application/jsonl", headers=headers)
 
 
 @router.delete("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
-async def cancel_job(job_id: str, request: Request) -> JobOut:
+async def cancel_job(job_id: str, request: Request, serving: JobsServingDep) -> JobOut:
     """Cancel a queued or running job. The job stays readable until it expires: its status, and the results of
     documents finished before the cancel (GET .../results answers 200)."""
-    return await _handler(request).cancel(request, job_id)
+    return await serving.cancel(request, job_id)

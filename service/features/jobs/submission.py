@@ -16,11 +16,12 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from service.batchfile import parse_line
 from service.errors import InvalidRequest, shorten
-from service.jobs.schemas import JobDocument
-from service.routes.body import parse_json
-from service.schemas import SummaryParams
+from service.features.base import over_limit
+from service.features.body import parse_json
+from service.features.jobs.batchfile import parse_line
+from service.features.jobs.protocol import JobDocument
+from service.features.summarize.protocol import SummaryParams
 
 # Problems listed in one 422; the count says how many there were in all.
 _MAX_LISTED_PROBLEMS = 50
@@ -124,8 +125,8 @@ def _document_problem(doc_id: str, text: str, duplicate: bool, max_chars: int) -
         return "duplicate_id", f"id {shorten(doc_id)!r} appears more than once"
     if not text.strip():
         return "empty_document", "the text is empty"
-    if len(text) > max_chars:
-        return "document_too_large", f"the text has {len(text)} characters; the limit is {max_chars}"
+    if (reason := over_limit(text, max_chars)) is not None:
+        return "document_too_large", f"the text {reason}"
     return None
 
 

@@ -33,9 +33,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
-from service.jobs import routing
-from service.jobs.records import Claim, ClaimedDocument, IdempotencyConflict, JobRecord, Outcome, expired, job_record
-from service.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata
+from service.features.jobs import routing
+from service.features.jobs.records import (
+    Claim,
+    ClaimedDocument,
+    IdempotencyConflict,
+    JobRecord,
+    Outcome,
+    expired,
+    job_record,
+)
+from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata
 
 # SQLite has no SKIP LOCKED: a replica that raced another for the same rows tries again this often.
 _CLAIM_ATTEMPTS = 5

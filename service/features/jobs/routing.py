@@ -22,7 +22,7 @@ from sqlalchemy import Float, Select, case, delete, insert, literal, select, upd
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from service.jobs.tables import ACTIVE, job_waits, jobs, served_models
+from service.features.jobs.tables import ACTIVE, job_waits, jobs, served_models
 
 NOT_SERVED = "model_not_served"
 

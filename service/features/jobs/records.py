@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from service.jobs.tables import ACTIVE
+from service.features.jobs.tables import ACTIVE
 
 
 class IdempotencyConflict(Exception):

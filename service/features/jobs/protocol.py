@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.jobs.records import JobRecord
-from service.jobs.routing import NOT_SERVED, waiting_message
-from service.schemas import NOT_BLANK, BatchDocument, SummaryParams
+from service.features.jobs.records import JobRecord
+from service.features.jobs.routing import NOT_SERVED, waiting_message
+from service.features.protocol import NOT_BLANK
+from service.features.summarize.protocol import BatchDocument, SummaryParams
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 

@@ -20,7 +20,7 @@ from models.errors import ModelError
 from models.types import ProgressEvent, Summary, SummaryEvent, SummaryOptions, TokenEvent
 from service.engine import Engine
 from service.errors import ServiceError, error_body, model_error_details, model_error_status
-from service.schemas import SummarizeResponse
+from service.features.summarize.protocol import SummarizeResponse
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import pydantic_core
 
 from models.runner import Document, DocumentError, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
-from service.schemas import batch_item
+from service.features.summarize.protocol import batch_item
 
 # Documents read and summarized together: this many model batches (the runner's sorting window).
 CHUNK_BATCHES = 8

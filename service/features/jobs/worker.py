@@ -24,12 +24,12 @@ from collections import defaultdict
 
 from models.errors import ModelError
 from models.runner import Document
-from service.batchfile import format_line
 from service.engine import Engine, Priority
 from service.errors import Overloaded, model_error_status
-from service.jobs.records import Claim, Outcome
-from service.jobs.store import JobStore
-from service.schemas import SummaryParams
+from service.features.jobs.batchfile import format_line
+from service.features.jobs.records import Claim, Outcome
+from service.features.jobs.store import JobStore
+from service.features.summarize.protocol import SummaryParams
 
 logger = logging.getLogger(__name__)
 

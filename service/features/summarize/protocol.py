@@ -1,31 +1,24 @@
-"""The HTTP protocol: request and response bodies. Unknown fields are refused."""
+"""The summarize protocol: the options every summary takes, and the bodies of /v1/summarize and its batch.
+
+Unknown fields are refused. A job (``service.features.jobs.protocol``) takes the same options."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic.config import JsonDict
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from models.grounding import Grounding
 from models.runner import DocumentResult
 from models.types import Summary, SummaryOptions
+from service.features.ground.protocol import GroundingOut
+from service.features.protocol import NOT_BLANK, StrictModel
 
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
-
-
-# What the server refuses, said in the schema too: a document needs a character other than white space.
-NOT_BLANK: JsonDict = {"minLength": 1, "pattern": r"\S"}
 _GENERATIVE = "seq2seq only: extractive models refuse it (422 unsupported_option)."
 _EXTRACTIVE = "extractive only: seq2seq models refuse it (422 unsupported_option)."
 
 
-class _Strict(BaseModel):
-    # Strict types: `true` is not 1 and "yes" is not a boolean (422 invalid_request).
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class SummaryParams(_Strict):
+class SummaryParams(StrictModel):
     """Options shared by every summarize call."""
 
     model: str | None = Field(None, pattern=_MODEL_NAME, description="Catalog name; the default model if omitted.")
@@ -93,7 +86,7 @@ class SummarizeRequest(SummaryParams):
     )
 
 
-class BatchDocument(_Strict):
+class BatchDocument(StrictModel):
     id: str = Field(min_length=1, max_length=256)
     # Not checked here: an empty or oversized document fails alone, not the batch.
     text: str = Field(description="A blank or oversized document fails alone: its item carries the error.")
@@ -101,19 +94,6 @@ class BatchDocument(_Strict):
 
 class BatchRequest(SummaryParams):
     documents: list[BatchDocument] = Field(min_length=1)
-
-
-class ErrorObject(BaseModel):
-    code: str = Field(description="One of the codes listed in the README; some carry extra fields.")
-    message: str
-    param: str | None = Field(description="The request field, header or parameter at fault, if one is.")
-
-
-class ErrorResponse(BaseModel):
-    """The body of every error response."""
-
-    error: ErrorObject
-    request_id: str | None = Field(description="Also in the X-Request-ID header.")
 
 
 class SentenceOut(BaseModel):
@@ -127,42 +107,6 @@ class ChunkOut(BaseModel):
     offset: int = Field(description="Start of the chunk in the submitted text, in characters.")
     length: int = Field(description="Length in characters; the chunk is input[offset:offset + length].")
     summary: str = Field(description="What the map step made of this chunk.")
-
-
-class EvidenceOut(BaseModel):
-    offset: int = Field(description="Start in the submitted text, in characters.")
-    length: int = Field(description="Length in characters: the evidence is input[offset:offset + length].")
-    score: float = Field(description="Share of the sentence's content words (weighted by rarity) found there.")
-
-
-class UnsupportedOut(BaseModel):
-    text: str
-    offset: int = Field(description="Start in the summary, in characters.")
-    length: int = Field(description="Length in characters: text == summary[offset:offset + length].")
-    kind: Literal["name", "number", "date", "quote", "word"]
-
-
-class GroundedSentenceOut(BaseModel):
-    text: str
-    offset: int = Field(description="Start of the sentence in the summary, in characters.")
-    length: int = Field(description="Length in characters: text == summary[offset:offset + length].")
-    support: list[EvidenceOut] = Field(description="Ranges of the submitted text that hold its content, best first.")
-    supported: float = Field(description="How well the source supports the sentence, 0 to 1.")
-    unsupported: list[UnsupportedOut] = Field(description="Names, numbers, dates and quotes the source lacks.")
-
-
-class GroundingOut(BaseModel):
-    consistency: float = Field(description="The mean `supported` of the summary's sentences, 0 to 1.")
-    sentences: list[GroundedSentenceOut]
-
-    @classmethod
-    def build(cls, grounding: Grounding) -> GroundingOut:
-        return cls.model_validate(grounding.to_dict())
-
-
-class GroundRequest(_Strict):
-    text: str = Field(description="The source document (else 422 empty_document).", json_schema_extra=NOT_BLANK)
-    summary: str = Field(description="The summary to check: written by a person, a service or a model.")
 
 
 class Usage(BaseModel):

@@ -1,4 +1,4 @@
-"""The work behind /v1/jobs: read and validate a whole job (``service.jobs.submission``), store it,
+"""The work behind /v1/jobs: read and validate a whole job (``submission``), store it,
 answer from the store.
 
 A job with bad documents is refused as a whole with 422 ``invalid_documents``,
@@ -22,10 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.engine import Engine
 from service.errors import InvalidRequest, NotFound, UnsupportedMediaType, shorten
-from service.jobs.records import IdempotencyConflict, JobRecord
-from service.jobs.schemas import JobList, JobOut
-from service.jobs.store import JobStore
-from service.jobs.submission import (
+from service.features.base import ServingBase
+from service.features.body import is_json, media_type
+from service.features.jobs.protocol import JobList, JobOut
+from service.features.jobs.records import IdempotencyConflict, JobRecord
+from service.features.jobs.store import JobStore
+from service.features.jobs.submission import (
     Submission,
     check_count,
     check_documents,
@@ -33,30 +35,26 @@ from service.jobs.submission import (
     from_jsonl,
     validate_params,
 )
-from service.jobs.worker import JobWorker
-from service.routes.body import is_json, media_type
-from service.schemas import SummaryParams
+from service.features.jobs.worker import JobWorker
 from service.settings import Settings
 
 _MAX_IDEMPOTENCY_KEY = 255
 
 
-class JobsHandler:
+class JobsServing(ServingBase):
     def __init__(self, store: JobStore, worker: JobWorker, engine: Engine, settings: Settings) -> None:
+        super().__init__(engine, settings)
         self.store = store
         self.worker = worker
-        self.engine = engine
-        self.settings = settings
 
     async def create(self, request: Request) -> tuple[JobOut, bool]:
         """Store a new job; ``(job, False)`` replays the job an earlier request with the same key made."""
         key = _idempotency_key(request)
         submission = await self._read(request)
         params = submission.params
-        model = params.model or self.settings.default_model
-        self._check_query(params)
-        summarizer = await self.engine.load(model)  # unknown 404, unavailable 503: refused now, not later
-        summarizer.check_options(params.to_options())
+        model = self.model_name(params.model)
+        self.check_query(params.query)
+        (await self.summarizer(model)).check_options(params.to_options())  # unknown 404, unavailable 503
         stored_params = params.model_dump(exclude_defaults=True, exclude={"model"})
         digest = _request_hash(model, stored_params, submission.documents) if key else None
         try:
@@ -139,14 +137,6 @@ class JobsHandler:
             return await asyncio.to_thread(from_jsonl, upload.file, params)
         finally:
             await form.close()  # the spooled upload
-
-    def _check_query(self, params: SummaryParams) -> None:
-        if params.query is not None and len(params.query) > self.settings.max_query_chars:
-            raise InvalidRequest(
-                f"query has {len(params.query)} characters; the limit is {self.settings.max_query_chars}",
-                code="query_too_long",
-                param="query",
-            )
 
 
 def _idempotency_key(request: Request) -> str | None:
