@@ -19,10 +19,9 @@ import contextlib
 from collections.abc import Collection
 
 from sqlalchemy import Float, Select, case, delete, insert, literal, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from service.features.jobs.tables import ACTIVE, job_waits, jobs, served_models
+from service.features.jobs.tables import ACTIVE, Database, job_waits, jobs, served_models
 
 NOT_SERVED = "model_not_served"
 
@@ -32,12 +31,12 @@ def live_models(now: float, live_seconds: float) -> Select[str]:
     return select(served_models.c.model).where(served_models.c.seen_at >= now - live_seconds)
 
 
-def stamp(engine: Engine, models: Collection[str], now: float) -> None:
+def stamp(database: Database, models: Collection[str], now: float) -> None:
     """Record that a running replica serves ``models`` (its catalog) as of ``now``."""
     names = sorted(set(models))
     if not names:
         return
-    with engine.begin() as conn:
+    with database.begin() as conn:
         conn.execute(
             update(served_models)
             .where(served_models.c.model.in_(names), served_models.c.seen_at < now)
@@ -47,11 +46,11 @@ def stamp(engine: Engine, models: Collection[str], now: float) -> None:
     missing = [{"model": name, "seen_at": now} for name in names if name not in known]
     if missing:
         # Another replica may add the same names at the same moment; then its stamp stands for now.
-        with contextlib.suppress(IntegrityError), engine.begin() as conn:
+        with contextlib.suppress(IntegrityError), database.begin() as conn:
             conn.execute(insert(served_models), missing)
 
 
-def track_waits(engine: Engine, now: float, live_seconds: float, gap_seconds: float) -> None:
+def track_waits(database: Database, now: float, live_seconds: float, gap_seconds: float) -> None:
     """Note active jobs that no running replica serves, forget those that are served (or finished) again.
 
     A wait last looked at more than ``gap_seconds`` ago was not watched meanwhile: its clock restarts.
@@ -61,7 +60,7 @@ def track_waits(engine: Engine, now: float, live_seconds: float, gap_seconds: fl
     untracked = ~select(job_waits.c.job_id).where(job_waits.c.job_id == jobs.c.id).exists()
     stamp_now = literal(now, Float)
     # Two replicas may insert the same wait at once; the loser's next look catches up.
-    with contextlib.suppress(IntegrityError), engine.begin() as conn:
+    with contextlib.suppress(IntegrityError), database.begin() as conn:
         conn.execute(delete(job_waits).where(job_waits.c.job_id.not_in(unserved)))
         conn.execute(
             update(job_waits).values(

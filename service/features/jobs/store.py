@@ -64,11 +64,11 @@ class JobStore:
         self.lease_seconds = lease_seconds
         self.retention_seconds = retention_seconds
         self.unserved_seconds = unserved_seconds
-        self.engine = connect(url)
-        metadata.create_all(self.engine)
+        self.database = connect(url)  # SQLAlchemy's connection pool to the store's database
+        metadata.create_all(self.database)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.dispose()
 
     # -- what callers submit and read --------------------------------------------------
 
@@ -90,7 +90,7 @@ class JobStore:
         job_id = uuid.uuid4().hex
         now = self.clock()
         try:
-            with self.engine.begin() as conn:
+            with self.database.begin() as conn:
                 conn.execute(
                     insert(jobs).values(
                         id=job_id,
@@ -124,7 +124,7 @@ class JobStore:
 
     def get(self, owner: str, job_id: str) -> JobRecord | None:
         """The job, or None if it does not exist, belongs to someone else or has expired."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = conn.execute(_select_jobs().where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
         if row is None or expired(row, self.clock()):
             return None
@@ -136,13 +136,13 @@ class JobStore:
         if status is not None:
             query = query.where(jobs.c.status == status)
         query = query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit).offset(offset)
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [job_record(row, self.unserved_seconds) for row in conn.execute(query)]
 
     def cancel(self, owner: str, job_id: str) -> JobRecord | None:
         """Stop a queued or running job; finished documents keep their results. A finished job is left as is."""
         now = self.clock()
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status.in_(ACTIVE))
@@ -154,7 +154,7 @@ class JobStore:
         """Result lines of finished documents, in input order, read a page at a time."""
         after = -1
         while True:
-            with self.engine.connect() as conn:
+            with self.database.connect() as conn:
                 rows = conn.execute(
                     select(documents.c.seq, documents.c.result)
                     .where(documents.c.job_id == job_id, documents.c.state == "done", documents.c.seq > after)
@@ -187,7 +187,7 @@ class JobStore:
         claimable = or_(
             documents.c.state == "pending", and_(documents.c.state == "running", documents.c.lease_until < now)
         )
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             job = conn.execute(
                 select(jobs.c.id, jobs.c.model, jobs.c.params)
                 .where(
@@ -241,7 +241,7 @@ class JobStore:
 
     def renew(self, claim: Claim) -> bool:
         """Extend the lease; False if the claim was lost or its job is no longer active (stop working on it)."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             status = conn.execute(select(jobs.c.status).where(jobs.c.id == claim.job_id)).scalar()
             if status not in ACTIVE:
                 return False
@@ -256,7 +256,7 @@ class JobStore:
         """Store results the claim still holds; returns how many were stored. Finishes the job when none is left."""
         now = self.clock()
         stored = failed = 0
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             for outcome in outcomes:
                 written = conn.execute(
                     update(documents)
@@ -286,7 +286,7 @@ class JobStore:
 
     def release(self, claim: Claim) -> None:
         """Give unfinished documents back at once (instead of waiting for the lease to lapse)."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             conn.execute(
                 update(documents)
                 .where(documents.c.job_id == claim.job_id, documents.c.claim == claim.token)
@@ -295,7 +295,7 @@ class JobStore:
 
     def fail(self, job_id: str, code: str, message: str) -> None:
         """The job cannot run at all (its model will not load, an option is unsupported)."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             self._fail(conn, job_id, code, message)
 
     def _fail(self, conn: Connection, job_id: str, code: str, message: str, *also: ColumnElement[bool]) -> bool:
@@ -326,10 +326,10 @@ class JobStore:
         Call every ``lease_seconds / 3`` or so; returns how many jobs were failed with ``model_not_served``.
         """
         now = self.clock()
-        routing.stamp(self.engine, models, now)
-        routing.track_waits(self.engine, now, self.lease_seconds, 2 * self.lease_seconds)
+        routing.stamp(self.database, models, now)
+        routing.track_waits(self.database, now, self.lease_seconds, 2 * self.lease_seconds)
         failed = 0
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             for job_id, model in conn.execute(routing.overdue(now, self.lease_seconds, self.unserved_seconds)).all():
                 message = routing.not_served_message(model, self.unserved_seconds)
                 # Failed only if still unserved: a replica with the model may have started meanwhile.
@@ -340,14 +340,14 @@ class JobStore:
     def sweep(self) -> int:
         """Delete jobs past their retention, with their documents; returns how many."""
         now = self.clock()
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             expired = select(jobs.c.id).where(jobs.c.expires_at < now)
             conn.execute(delete(documents).where(documents.c.job_id.in_(expired.scalar_subquery())))
             conn.execute(delete(job_waits).where(job_waits.c.job_id.in_(expired.scalar_subquery())))
             return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
 
     def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = conn.execute(_select_jobs().where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
         if row is None or expired(row, self.clock()):
             return None

@@ -1,8 +1,12 @@
-"""The job store's tables, and the connection to the database that holds them."""
+"""The job store's tables, and the connection to the database that holds them.
+
+``Database`` is SQLAlchemy's ``Engine``: a pool of connections to one SQL database
+(not ``service.engine.Engine``, which runs models).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     Boolean,
@@ -20,6 +24,9 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+
+# The job store's SQL database, as SQLAlchemy connects to it (a pool of connections).
+Database: TypeAlias = Engine
 
 ACTIVE = ("queued", "running")
 
@@ -85,11 +92,11 @@ job_waits = Table(
 )
 
 
-def connect(url: str) -> Engine:
+def connect(url: str) -> Database:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        database = create_engine(url, connect_args={"timeout": 30})
+        event.listen(database, "connect", _sqlite_pragmas)
+        return database
     return create_engine(url, pool_pre_ping=True)
 
 
