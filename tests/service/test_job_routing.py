@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, select
 from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_source
 from models.loading import LoadSettings
 from service.app import create_app
+from service.features.jobs.options import JobOptions
 from service.features.jobs.records import Claim, Outcome
 from service.features.jobs.store import JobStore
 from service.features.jobs.tables import documents
@@ -79,8 +80,8 @@ def watch_for(seconds: int, clock: Clock, *replicas: tuple[JobStore, list[str]])
 
 def test_a_replica_without_the_model_never_claims_its_jobs(replica: ReplicaFactory, url: str) -> None:
     with_tiny, without = replica(), replica()
-    tiny_jobs = [with_tiny.create("alice", "tiny", {}, docs(300))[0] for _ in range(3)]
-    other, _ = with_tiny.create("alice", "extractive", {}, docs(5))
+    tiny_jobs = [with_tiny.create("alice", "tiny", JobOptions(), docs(300))[0] for _ in range(3)]
+    other, _ = with_tiny.create("alice", "extractive", JobOptions(), docs(5))
     # The replica without tiny passes over the older tiny jobs to the one job it can run.
     claim = without.claim(16, WITHOUT_TINY)
     assert claim is not None and claim.job_id == other.id
@@ -102,7 +103,7 @@ def test_a_replica_without_the_model_never_claims_its_jobs(replica: ReplicaFacto
 
 def test_a_job_no_replica_serves_waits_in_view_then_fails(replica: ReplicaFactory, clock: Clock) -> None:
     without = replica(lease=3.0, unserved=30.0)
-    job, _ = without.create("alice", "tiny", {}, docs(3))
+    job, _ = without.create("alice", "tiny", JobOptions(), docs(3))
     assert job.waiting_since is None  # nobody has looked yet
     assert without.watch(WITHOUT_TINY) == 0
     waiting = without.get("alice", job.id)
@@ -123,7 +124,7 @@ def test_a_job_no_replica_serves_waits_in_view_then_fails(replica: ReplicaFactor
 
 def test_a_replica_with_the_model_ends_the_wait_and_its_stop_starts_one(replica: ReplicaFactory, clock: Clock) -> None:
     with_tiny, without = replica(), replica()
-    job, _ = without.create("alice", "tiny", {}, docs(4))
+    job, _ = without.create("alice", "tiny", JobOptions(), docs(4))
     without.watch(WITHOUT_TINY)
     assert without.get("alice", job.id).waiting_since is not None  # type: ignore[union-attr]
     # A replica with tiny starts: the wait ends, and nobody fails the job however long it takes.
@@ -145,7 +146,7 @@ def test_a_replica_with_the_model_ends_the_wait_and_its_stop_starts_one(replica:
 
 def test_time_with_no_replica_running_does_not_count(replica: ReplicaFactory, clock: Clock) -> None:
     without = replica(lease=3.0, unserved=30.0)
-    job, _ = without.create("alice", "tiny", {}, docs(1))
+    job, _ = without.create("alice", "tiny", JobOptions(), docs(1))
     without.watch(WITHOUT_TINY)
     clock.now += 3600  # the whole service was down for an hour
     assert without.watch(WITHOUT_TINY) == 0  # the replica that starts first does not fail it at once
@@ -178,7 +179,7 @@ def test_a_server_without_the_model_leaves_the_job_to_one_with_it(tmp_path: Path
     with TestClient(create_app(settings, registry("fake")), raise_server_exceptions=False) as without:
         # A tiny job that a server with tiny accepted before it stopped.
         store = JobStore(settings.store_url())
-        job, _ = store.create("anonymous", "tiny", {}, docs(40))
+        job, _ = store.create("anonymous", "tiny", JobOptions(), docs(40))
         time.sleep(1.2)  # past the worker's poll: before, it claimed the job and failed it, model_not_found
         waiting = get_job(without, job.id, lambda j: j["waiting"] is not None)
         assert (waiting["status"], waiting["progress"]["done"], waiting["error"]) == ("queued", 0, None)
@@ -196,7 +197,7 @@ def test_a_server_without_the_model_leaves_the_job_to_one_with_it(tmp_path: Path
         assert get_job(without, job.id, lambda j: True)["waiting"] is None
 
         # Another tiny job, now that no server has tiny: a replica set to wait half a second fails it.
-        stranded, _ = store.create("anonymous", "tiny", {}, docs(2))
+        stranded, _ = store.create("anonymous", "tiny", JobOptions(), docs(2))
         get_job(without, stranded.id, lambda j: j["waiting"] is not None)
         impatient = JobStore(settings.store_url(), lease_seconds=1.5, unserved_seconds=0.5)
         time.sleep(0.6)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import create_engine, select
 
+from service.features.jobs.options import JobOptions
 from service.features.jobs.records import Claim, IdempotencyConflict, Outcome
 from service.features.jobs.store import JobStore
 from service.features.jobs.tables import documents
@@ -47,18 +48,20 @@ def finish(store: JobStore, claim: Claim) -> int:
 
 def test_a_job_is_stored_whole_and_read_back_by_its_owner_only(stores: StoreFactory) -> None:
     [store] = stores(1)
-    job, created = store.create("alice", "extractive", {"max_tokens": 40}, docs(2500))
+    job, created = store.create("alice", "extractive", JobOptions(max_tokens=40), docs(2500))
     assert created
-    assert (job.status, job.total, job.done, job.params) == ("queued", 2500, 0, {"max_tokens": 40})
+    assert (job.status, job.total, job.done) == ("queued", 2500, 0)
     assert store.get("alice", job.id) == job
     assert store.get("bob", job.id) is None
     assert [j.id for j in store.list("alice", limit=10)] == [job.id]
     assert store.list("bob", limit=10) == []
+    claim = store.claim(1)
+    assert claim is not None and (claim.model, claim.options) == ("extractive", JobOptions(max_tokens=40))
 
 
 def test_two_replicas_never_claim_the_same_document(stores: StoreFactory) -> None:
     replicas = stores(2)
-    job, _ = replicas[0].create("alice", "m", {}, docs(300))
+    job, _ = replicas[0].create("alice", "m", JobOptions(), docs(300))
     claimed: list[list[int]] = [[], []]
     errors: list[BaseException] = []
     # Each replica holds a claim before either goes on: without this a fast
@@ -92,7 +95,7 @@ def test_two_replicas_never_claim_the_same_document(stores: StoreFactory) -> Non
 
 def test_a_lapsed_lease_moves_work_and_the_old_holder_cannot_write(stores: StoreFactory, url: str) -> None:
     first, second = stores(2, lease=1.0)  # room for a slow machine between the first two claims
-    job, _ = first.create("alice", "m", {}, docs(5))
+    job, _ = first.create("alice", "m", JobOptions(), docs(5))
     lost = first.claim(10)
     assert lost is not None and len(lost.documents) == 5
     assert second.claim(10) is None  # leased
@@ -113,7 +116,7 @@ def test_a_lapsed_lease_moves_work_and_the_old_holder_cannot_write(stores: Store
 
 def test_released_work_is_claimed_again_at_once(stores: StoreFactory) -> None:
     [store] = stores(1)
-    store.create("alice", "m", {}, docs(3))
+    store.create("alice", "m", JobOptions(), docs(3))
     claim = store.claim(2)
     assert claim is not None
     store.release(claim)
@@ -123,7 +126,7 @@ def test_released_work_is_claimed_again_at_once(stores: StoreFactory) -> None:
 
 def test_results_come_in_input_order_while_the_job_runs(stores: StoreFactory) -> None:
     [store] = stores(1)
-    job, _ = store.create("alice", "m", {}, docs(6))
+    job, _ = store.create("alice", "m", JobOptions(), docs(6))
     first = store.claim(3)
     second = store.claim(3)
     assert first is not None and second is not None
@@ -135,7 +138,7 @@ def test_results_come_in_input_order_while_the_job_runs(stores: StoreFactory) ->
 
 def test_cancel_stops_claims_and_renewals(stores: StoreFactory) -> None:
     [store] = stores(1)
-    job, _ = store.create("alice", "m", {}, docs(4))
+    job, _ = store.create("alice", "m", JobOptions(), docs(4))
     claim = store.claim(2)
     assert claim is not None
     cancelled = store.cancel("alice", job.id)
@@ -147,8 +150,8 @@ def test_cancel_stops_claims_and_renewals(stores: StoreFactory) -> None:
 
 def test_oldest_job_first(stores: StoreFactory) -> None:
     [store] = stores(1)
-    older, _ = store.create("alice", "m", {}, docs(2))
-    newer, _ = store.create("bob", "m", {}, docs(2))
+    older, _ = store.create("alice", "m", JobOptions(), docs(2))
+    newer, _ = store.create("bob", "m", JobOptions(), docs(2))
     claim = store.claim(10)
     assert claim is not None and claim.job_id == older.id
     finish(store, claim)
@@ -158,7 +161,7 @@ def test_oldest_job_first(stores: StoreFactory) -> None:
 
 def test_a_failed_job_records_why(stores: StoreFactory) -> None:
     [store] = stores(1)
-    job, _ = store.create("alice", "m", {}, docs(2))
+    job, _ = store.create("alice", "m", JobOptions(), docs(2))
     store.claim(1)
     store.fail(job.id, "model_unavailable", "no weights")
     record = store.get("alice", job.id)
@@ -169,18 +172,18 @@ def test_a_failed_job_records_why(stores: StoreFactory) -> None:
 
 def test_idempotency_keys_replay_or_conflict(stores: StoreFactory) -> None:
     [store] = stores(1)
-    job, created = store.create("alice", "m", {}, docs(2), idempotency_key="k", request_hash="h1")
-    again, created_again = store.create("alice", "m", {}, docs(2), idempotency_key="k", request_hash="h1")
+    job, created = store.create("alice", "m", JobOptions(), docs(2), idempotency_key="k", request_hash="h1")
+    again, created_again = store.create("alice", "m", JobOptions(), docs(2), idempotency_key="k", request_hash="h1")
     assert created and not created_again and again.id == job.id
     with pytest.raises(IdempotencyConflict):
-        store.create("alice", "m", {}, docs(3), idempotency_key="k", request_hash="h2")
-    other, created_other = store.create("bob", "m", {}, docs(2), idempotency_key="k", request_hash="h1")
+        store.create("alice", "m", JobOptions(), docs(3), idempotency_key="k", request_hash="h2")
+    other, created_other = store.create("bob", "m", JobOptions(), docs(2), idempotency_key="k", request_hash="h1")
     assert created_other and other.id != job.id
 
 
 def test_expired_jobs_vanish_and_are_swept(stores: StoreFactory) -> None:
     [store] = stores(1, retention=1.0)
-    job, _ = store.create("alice", "m", {}, docs(2))
+    job, _ = store.create("alice", "m", JobOptions(), docs(2))
     finish(store, store.claim(10))  # type: ignore[arg-type]
     assert store.get("alice", job.id) is not None
     time.sleep(1.1)

@@ -7,7 +7,8 @@ format, which ``docsum batch`` reads and writes too) and names every problem it 
 work with leases so that several replicas on one database never run the same
 document; ``worker.JobWorker`` claims that work in every replica and feeds it to
 the engine at batch priority. ``tables`` holds the SQL tables and the connection to
-the database, ``records`` what the store hands out (jobs, claims, outcomes), ``routing`` which
+the database, ``options`` how a job's summary options are stored (a versioned record,
+read back from any version written), ``records`` what the store hands out (jobs, claims, outcomes), ``routing`` which
 replica may run which job (only one that has its model) and what becomes of a job
 that no running replica serves.
 """

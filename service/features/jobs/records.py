@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from service.features.jobs.options import JobOptions
 from service.features.jobs.tables import ACTIVE
 
 
@@ -18,7 +18,6 @@ class JobRecord:
     id: str
     status: str
     model: str
-    params: dict[str, Any]
     total: int
     done: int
     failed: int
@@ -47,7 +46,7 @@ class Claim:
     job_id: str
     token: str
     model: str
-    params: dict[str, Any]
+    options: JobOptions
     documents: tuple[ClaimedDocument, ...]
 
 
@@ -69,7 +68,6 @@ def job_record(row: Any, unserved_seconds: float) -> JobRecord:
         id=row.id,
         status=row.status,
         model=row.model,
-        params=json.loads(row.params),
         total=row.total,
         done=row.done,
         failed=row.failed,

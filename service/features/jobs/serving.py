@@ -1,5 +1,5 @@
-"""The work behind /v1/jobs: read and validate a whole job (``submission``), store it,
-answer from the store.
+"""The work behind /v1/jobs: read and validate a whole job (``submission``), store it with its
+options as a record of their own (``options.JobOptions``), answer from the store.
 
 A job with bad documents is refused as a whole with 422 ``invalid_documents``,
 whose error object lists every problem at once. Callers are told apart by their
@@ -24,6 +24,7 @@ from service.engine import Engine
 from service.errors import InvalidRequest, NotFound, UnsupportedMediaType, shorten
 from service.features.base import ServingBase
 from service.features.body import is_json, media_type
+from service.features.jobs.options import JobOptions
 from service.features.jobs.protocol import JobList, JobOut
 from service.features.jobs.records import IdempotencyConflict, JobRecord
 from service.features.jobs.store import JobStore
@@ -36,6 +37,7 @@ from service.features.jobs.submission import (
     validate_params,
 )
 from service.features.jobs.worker import JobWorker
+from service.features.summarize.protocol import SummaryParams
 from service.settings import Settings
 
 _MAX_IDEMPOTENCY_KEY = 255
@@ -54,15 +56,16 @@ class JobsServing(ServingBase):
         params = submission.params
         model = self.model_name(params.model)
         self.check_query(params.query)
-        (await self.summarizer(model)).check_options(params.to_options())  # unknown 404, unavailable 503
-        stored_params = params.model_dump(exclude_defaults=True, exclude={"model"})
-        digest = _request_hash(model, stored_params, submission.documents) if key else None
+        options = params.to_options()
+        (await self.summarizer(model)).check_options(options)  # unknown 404, unavailable 503: refused now
+        # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
+        digest = _request_hash(model, _sent_options(params), submission.documents) if key else None
         try:
             job, created = await asyncio.to_thread(
                 self.store.create,
                 _owner(request),
                 model,
-                stored_params,
+                JobOptions.of(options),
                 submission.documents,
                 idempotency_key=key,
                 request_hash=digest,
@@ -154,6 +157,11 @@ def _owner(request: Request) -> str:
     """Who is asking, as far as jobs are concerned: a digest of the Authorization header."""
     credentials = request.headers.get("authorization", "")
     return hashlib.sha256(credentials.encode()).hexdigest()[:32] if credentials else "anonymous"
+
+
+def _sent_options(params: SummaryParams) -> dict[str, Any]:
+    """The options a request set (those left at their defaults omitted), as its idempotency hash covers them."""
+    return params.model_dump(exclude_defaults=True, exclude={"model"})
 
 
 def _request_hash(model: str, params: dict[str, Any], documents: Iterable[tuple[str, str]]) -> str:

@@ -24,7 +24,7 @@ should keep their clocks in sync (NTP) to within a small part of the lease.
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, delete, insert, 
 from sqlalchemy.exc import IntegrityError
 
 from service.features.jobs import routing
+from service.features.jobs.options import INVALID_OPTIONS, JobOptions, UnreadableOptions
 from service.features.jobs.records import (
     Claim,
     ClaimedDocument,
@@ -44,6 +45,8 @@ from service.features.jobs.records import (
     job_record,
 )
 from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata
+
+logger = logging.getLogger(__name__)
 
 # SQLite has no SKIP LOCKED: a replica that raced another for the same rows tries again this often.
 _CLAIM_ATTEMPTS = 5
@@ -76,7 +79,7 @@ class JobStore:
         self,
         owner: str,
         model: str,
-        params: dict[str, Any],
+        options: JobOptions,
         docs: Sequence[tuple[str, str]],
         *,
         idempotency_key: str | None = None,
@@ -97,7 +100,7 @@ class JobStore:
                         owner=owner,
                         status="queued",
                         model=model,
-                        params=json.dumps(params, sort_keys=True),
+                        params=options.encode(),
                         total=len(docs),
                         done=0,
                         failed=0,
@@ -173,16 +176,18 @@ class JobStore:
         """Up to ``limit`` documents of the oldest job with work left, leased to the caller; None if none is left.
 
         ``models``: the caller's catalog; only jobs of these models are claimed (None: any model).
+        A job whose stored options cannot be read fails here, once, with ``invalid_job_options``.
         """
         servable = true() if models is None else jobs.c.model.in_(sorted(set(models)))
         for _ in range(_CLAIM_ATTEMPTS):
             found, claim = self._try_claim(limit, servable)
             if claim is not None or not found:
                 return claim
-        return None  # lost every race for what was left; the caller looks again later
+        return None  # lost every race for what was left (or failed what could not run); look again later
 
     def _try_claim(self, limit: int, servable: ColumnElement[bool]) -> tuple[bool, Claim | None]:
-        """(whether a job had work, what this replica got of it: None when another replica was quicker)."""
+        """(whether a job had work, what this replica got of it: None when another replica was quicker,
+        or when the job could not run and was failed)."""
         now = self.clock()
         claimable = or_(
             documents.c.state == "pending", and_(documents.c.state == "running", documents.c.lease_until < now)
@@ -200,44 +205,54 @@ class JobStore:
             ).first()
             if job is None:
                 return False, None
-            # Two statements, not UPDATE ... IN (SELECT ... LIMIT): PostgreSQL may run such a
-            # subquery more than once and claim more rows than asked.
-            chosen = (
-                conn.execute(
-                    select(documents.c.seq)
-                    .where(documents.c.job_id == job.id, claimable)
-                    .order_by(documents.c.seq)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)  # PostgreSQL: replicas skip each other's rows
-                )
-                .scalars()
-                .all()
-            )
+            try:
+                options = JobOptions.decode(job.params)
+            except UnreadableOptions as exc:
+                if self._fail(conn, job.id, INVALID_OPTIONS, str(exc)):
+                    logger.error("job %s failed: %s", job.id, exc)
+                return True, None
             token = uuid.uuid4().hex
-            conn.execute(
-                update(documents)
-                .where(documents.c.job_id == job.id, claimable, documents.c.seq.in_(chosen))
-                .values(
-                    state="running",
-                    claim=token,
-                    lease_until=now + self.lease_seconds,
-                    attempts=documents.c.attempts + 1,
-                )
-            )
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id, jobs.c.status == "queued")
-                .values(status="running", started_at=now)
-            )
-            claimed = conn.execute(
-                select(documents.c.seq, documents.c.doc_id, documents.c.text)
-                .where(documents.c.job_id == job.id, documents.c.claim == token)
-                .order_by(documents.c.seq)
-            ).all()
-        if not claimed:
+            held = self._lease(conn, job.id, claimable, limit, token, now)
+        if not held:
             return True, None
-        documents_held = tuple(ClaimedDocument(*row) for row in claimed)
-        return True, Claim(job.id, token, job.model, json.loads(job.params), documents_held)
+        return True, Claim(job.id, token, job.model, options, held)
+
+    def _lease(
+        self, conn: Connection, job_id: str, claimable: ColumnElement[bool], limit: int, token: str, now: float
+    ) -> tuple[ClaimedDocument, ...]:
+        """Lease up to ``limit`` claimable documents of the job under ``token``; the documents it got."""
+        # Two statements, not UPDATE ... IN (SELECT ... LIMIT): PostgreSQL may run such a
+        # subquery more than once and claim more rows than asked.
+        chosen = (
+            conn.execute(
+                select(documents.c.seq)
+                .where(documents.c.job_id == job_id, claimable)
+                .order_by(documents.c.seq)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: replicas skip each other's rows
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            update(documents)
+            .where(documents.c.job_id == job_id, claimable, documents.c.seq.in_(chosen))
+            .values(
+                state="running",
+                claim=token,
+                lease_until=now + self.lease_seconds,
+                attempts=documents.c.attempts + 1,
+            )
+        )
+        conn.execute(
+            update(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued").values(status="running", started_at=now)
+        )
+        claimed = conn.execute(
+            select(documents.c.seq, documents.c.doc_id, documents.c.text)
+            .where(documents.c.job_id == job_id, documents.c.claim == token)
+            .order_by(documents.c.seq)
+        ).all()
+        return tuple(ClaimedDocument(*row) for row in claimed)
 
     def renew(self, claim: Claim) -> bool:
         """Extend the lease; False if the claim was lost or its job is no longer active (stop working on it)."""

@@ -13,6 +13,10 @@ A replica claims only work of jobs whose model is in its catalog, and a few time
 per lease tells the store which models it serves (``JobStore.watch``): jobs whose
 model no running replica serves wait, and fail with ``model_not_served`` after
 the store's ``unserved_seconds``.
+
+A claim carries its job's options as the store read them (``options.JobOptions``, from
+whichever version wrote them); a job whose options cannot be read never reaches a worker:
+the store fails it once, with ``invalid_job_options``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from service.errors import Overloaded, model_error_status
 from service.features.jobs.batchfile import format_line
 from service.features.jobs.records import Claim, Outcome
 from service.features.jobs.store import JobStore
-from service.features.summarize.protocol import SummaryParams
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +115,7 @@ class JobWorker:
 
     async def _summarize(self, claim: Claim) -> None:
         try:
-            options = SummaryParams.model_validate(claim.params).to_options()
+            options = claim.options.to_summary_options()
             docs = [Document(doc.id, doc.text) for doc in claim.documents]
             results = await self.engine.summarize_documents(claim.model, docs, options, priority=Priority.BATCH)
         except Overloaded as exc:
