@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.service.test_jobs_durability import Server
+from tests.service.features.jobs.test_durability import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = json.dumps({"text": "The council approved the bridge. Work starts in spring."}).encode()

@@ -1,30 +1,14 @@
+"""POST /v1/summarize and /v1/summarize/batch over the app with a fake model."""
+
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from models.catalog import ModelRegistry, ModelSpec
-from models.errors import UnknownModel
-from service.app import create_app
-from service.settings import Settings
 from tests.fakes import FAIL_MARKER, FakeSummarizer
-
-
-def assert_envelope(response: Any, status: int, code: str, param: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error", "request_id"}
-    assert set(body["error"]) == {"code", "message", "param"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    if param is not None:
-        assert body["error"]["param"] == param
-    assert "Traceback" not in response.text
-    return body
+from tests.service.envelope import assert_envelope
 
 
 def test_summarize_returns_summary_usage_and_model(client: TestClient) -> None:
@@ -98,25 +82,6 @@ def test_batch_refuses_duplicate_ids_and_too_many_documents(client: TestClient) 
     assert_envelope(client.post("/v1/summarize/batch", json={"documents": many}), 422, "too_many_documents")
 
 
-def test_models_lists_catalog_with_state(client: TestClient) -> None:
-    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert models["fake"]["loaded"] is True and models["fake"]["default"] is True
-    assert models["fake"]["max_input_tokens"] == 50
-    assert models["bart-large-cnn"]["available"] is False
-    assert "HF_HUB_OFFLINE" in models["bart-large-cnn"]["reason"]
-    assert set(models) >= {"extractive", "distilbart-cnn", "pegasus-cnn", "pegasus-xsum", "t5-small", "flan-t5-base"}
-
-
-def test_health_and_ready(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
-    assert client.get("/ready").json() == {"status": "ready", "model": "fake"}
-
-
-def test_openapi_documents_the_endpoints(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/summarize", "/v1/summarize/batch", "/v1/models", "/health", "/ready"} <= set(paths)
-
-
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
@@ -137,11 +102,6 @@ def test_bad_requests_get_422_in_the_envelope(
     assert_envelope(client.post("/v1/summarize", json=body), 422, code, param)
 
 
-def test_invalid_json_gets_the_envelope(client: TestClient) -> None:
-    response = client.post("/v1/summarize", content=b"{not json", headers={"content-type": "application/json"})
-    assert_envelope(response, 422, "invalid_json")
-
-
 def test_unknown_and_unavailable_models(client: TestClient) -> None:
     assert_envelope(client.post("/v1/summarize", json={"text": "x", "model": "nope"}), 404, "model_not_found", "model")
     body = assert_envelope(
@@ -152,43 +112,8 @@ def test_unknown_and_unavailable_models(client: TestClient) -> None:
     assert client.post("/v1/summarize", json={"text": "still fine"}).status_code == 200
 
 
-def test_framework_errors_use_the_envelope(client: TestClient) -> None:
-    assert_envelope(client.get("/v1/nothing"), 404, "not_found")
-    assert_envelope(client.get("/v1/summarize"), 405, "method_not_allowed")
-
-
 def test_document_over_the_character_limit_is_413(client: TestClient) -> None:
     assert_envelope(client.post("/v1/summarize", json={"text": "x" * 2001}), 413, "document_too_large", "text")
-
-
-def test_body_over_the_size_limit_is_413(client: TestClient) -> None:
-    assert_envelope(client.post("/v1/summarize", json={"text": "x" * 30_000}), 413, "body_too_large")
-
-
-def test_streamed_body_over_the_size_limit_is_413(client: TestClient) -> None:
-    def chunks() -> Any:
-        yield b'{"text": "'
-        for _ in range(30):
-            yield b"x" * 1000
-        yield b'"}'
-
-    assert_envelope(
-        client.post("/v1/summarize", content=chunks(), headers={"content-type": "application/json"}),
-        413,
-        "body_too_large",
-    )
-
-
-def test_model_failure_is_a_clean_500(client: TestClient) -> None:
-    body = assert_envelope(client.post("/v1/summarize", json={"text": f"x {FAIL_MARKER}"}), 500, "internal_error")
-    assert "fake model broke" not in body["error"]["message"]
-
-
-def test_client_request_id_is_echoed(client: TestClient) -> None:
-    response = client.post("/v1/summarize", json={"text": "x"}, headers={"x-request-id": "abc-123"})
-    assert response.headers["x-request-id"] == "abc-123"
-    odd = client.get("/health", headers={"x-request-id": "bad id\twith spaces"})
-    assert odd.headers["x-request-id"] != "bad id\twith spaces"
 
 
 def test_concurrent_requests_never_share_the_model(client: TestClient, fake: FakeSummarizer) -> None:
@@ -201,24 +126,3 @@ def test_concurrent_requests_never_share_the_model(client: TestClient, fake: Fak
     assert statuses == [200] * 24
     assert fake.max_in_flight == 1
     assert len(fake.threads) == 1
-
-
-def test_ready_is_503_until_the_default_model_loads(settings: Settings) -> None:
-    release = threading.Event()
-
-    def slow_loader(spec: ModelSpec) -> FakeSummarizer:
-        release.wait(10)
-        return FakeSummarizer(spec.name)
-
-    registry = ModelRegistry({"slow": ModelSpec("slow", "org/slow")}, slow_loader)
-    with TestClient(create_app(settings.model_copy(update={"default_model": "slow"}), registry)) as client:
-        assert_envelope(client.get("/ready"), 503, "not_ready")
-        assert client.get("/health").status_code == 200
-        release.set()
-        assert client.post("/v1/summarize", json={"text": "now it works"}).status_code == 200
-        assert client.get("/ready").status_code == 200
-
-
-def test_unknown_default_model_fails_at_start_up(registry: ModelRegistry) -> None:
-    with pytest.raises(UnknownModel):
-        create_app(Settings(default_model="nope"), registry)
