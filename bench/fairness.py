@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace, share: float, clients: int) -> tuple[flo
     latencies: list[float] = []
     stop = time.monotonic() + args.seconds
 
-    async def job_slot(first: int) -> None:  # as service.jobs.worker: a few claims in flight at once
+    async def job_slot(first: int) -> None:  # as service.features.jobs.worker: a few claims in flight at once
         nonlocal done
         while time.monotonic() < stop:
             documents = [Document(str(i), "job document") for i in range(16)]

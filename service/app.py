@@ -12,17 +12,24 @@ from fastapi import FastAPI
 from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
 from service import __version__
+from service.deps import AppContext, install_context
 from service.disconnect import CancelOnDisconnectMiddleware
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.handlers.jobs import JobsHandler
-from service.handlers.summarize import SummarizeHandler
-from service.jobs.store import JobStore
-from service.jobs.worker import JobWorker
+from service.features.ground.router import router as ground_router
+from service.features.ground.serving import GroundServing
+from service.features.health.router import router as health_router
+from service.features.jobs.router import router as jobs_router
+from service.features.jobs.serving import JobsServing
+from service.features.jobs.store import JobStore
+from service.features.jobs.worker import JobWorker
+from service.features.models.router import router as models_router
+from service.features.models.serving import ModelsServing
+from service.features.summarize.router import router as summarize_router
+from service.features.summarize.serving import SummarizeServing
 from service.lifecycle import BodyTimeoutMiddleware, Lifecycle, LifecycleMiddleware
 from service.middleware import BodySizeLimitMiddleware, HeaderSizeLimitMiddleware, RequestIdMiddleware
 from service.openapi import install_openapi
-from service.routes import ground, health, jobs, models, summarize
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,48 @@ VERSION = __version__
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes)."""
     settings = settings or Settings()
+    context = build_context(settings, registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Load the default model in the background: /health answers at once, /ready once it is loaded.
+        preload = asyncio.create_task(_preload(context.engine, settings.default_model))
+        context.job_worker.start()  # jobs left by an earlier run (or another replica) carry on by themselves
+        try:
+            yield
+        finally:
+            preload.cancel()
+            await context.job_worker.stop()
+            context.engine.close()
+            context.job_store.close()
+
+    app = FastAPI(
+        title="docsum",
+        version=VERSION,
+        summary="Summaries of long documents: extractive and Hugging Face seq2seq models.",
+        lifespan=lifespan,
+    )
+    install_context(app, context)
+    install_error_handlers(app)
+    install_openapi(app)
+    for router in (summarize_router, ground_router, jobs_router, models_router, health_router):
+        app.include_router(router)
+    # Outermost last: the request id exists before the size check can refuse.
+    app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
+    app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={"/v1/jobs": settings.max_job_body_bytes},
+    )
+    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
+    app.add_middleware(LifecycleMiddleware, lifecycle=context.lifecycle)  # SIGTERM drains (service.lifecycle)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def build_context(settings: Settings, registry: ModelRegistry | None = None) -> AppContext:
+    """The engine, the job store and worker, and each feature's serving, built once."""
     registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
     engine = Engine(
@@ -51,50 +100,17 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         unserved_seconds=settings.job_unserved_hours * 3600,
     )
     worker = JobWorker(store, engine, claim_size=settings.batch_size)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Load the default model in the background: /health answers at once, /ready once it is loaded.
-        preload = asyncio.create_task(_preload(engine, settings.default_model))
-        worker.start()  # jobs left by an earlier run (or another replica) carry on by themselves
-        try:
-            yield
-        finally:
-            preload.cancel()
-            await worker.stop()
-            engine.close()
-            store.close()
-
-    app = FastAPI(
-        title="docsum",
-        version=VERSION,
-        summary="Summaries of long documents: extractive and Hugging Face seq2seq models.",
-        lifespan=lifespan,
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        lifecycle=Lifecycle(),
+        job_store=store,
+        job_worker=worker,
+        summarize=SummarizeServing(engine, settings),
+        ground=GroundServing(engine, settings),
+        jobs=JobsServing(store, worker, engine, settings),
+        models=ModelsServing(registry, settings.default_model),
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.lifecycle = Lifecycle()
-    app.state.summarize_handler = SummarizeHandler(engine, settings)
-    app.state.jobs_handler = JobsHandler(store, worker, engine, settings)
-    install_error_handlers(app)
-    install_openapi(app)
-    app.include_router(summarize.router)
-    app.include_router(ground.router)
-    app.include_router(jobs.router)
-    app.include_router(models.router)
-    app.include_router(health.router)
-    # Outermost last: the request id exists before the size check can refuse.
-    app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
-    app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        per_path={"/v1/jobs": settings.max_job_body_bytes},
-    )
-    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
-    app.add_middleware(LifecycleMiddleware, lifecycle=app.state.lifecycle)  # SIGTERM drains (service.lifecycle)
-    app.add_middleware(RequestIdMiddleware)
-    return app
 
 
 async def _preload(engine: Engine, model: str) -> None:

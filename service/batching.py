@@ -61,7 +61,7 @@ class Priority(enum.IntEnum):
 @dataclass(eq=False)
 class Ticket:
     """One caller's request to one model: its documents' results gather here until all are in.
-    (A durable job, ``service.jobs``, reaches the engine as one ticket per claimed slice of documents.)"""
+    (A durable job, ``service.features.jobs``, reaches the engine as one ticket per claimed slice of documents.)"""
 
     priority: int
     options: SummaryOptions

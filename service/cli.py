@@ -14,7 +14,6 @@ from models.catalog import parse_model_entry, probe_source
 from models.errors import ModelError
 from models.types import ProgressEvent, SummaryEvent, TokenEvent
 from service import __version__
-from service.batchfile import count_lines, run_batch
 from service.cli_common import cli_settings, fail, load_summarizer, loaded_line, read_text
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
@@ -34,8 +33,9 @@ from service.cli_options import (
     Truncation,
     options_or_exit,
 )
+from service.features.jobs.batchfile import count_lines, run_batch
+from service.features.summarize.protocol import SummarizeResponse
 from service.ray_batch import RayCluster, ray_missing, run_ray_batch
-from service.schemas import SummarizeResponse
 from service.settings import Settings
 
 app = typer.Typer(help="docsum: summaries of long documents.", no_args_is_help=True, add_completion=False)
@@ -74,6 +74,7 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.deps import context_of
     from service.lifecycle import CUT_SECONDS, DrainingServer
 
     base = cli_settings()
@@ -96,7 +97,7 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=CUT_SECONDS,  # after the drain: what still runs is cut
     )
-    DrainingServer(config, application.state.lifecycle, settings.drain_seconds).run()
+    DrainingServer(config, context_of(application).lifecycle, settings.drain_seconds).run()
 
 
 @app.command()

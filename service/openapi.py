@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.jobs.schemas import JobRequest
+from service.features.jobs.protocol import JobRequest
 
 
 def install_openapi(app: FastAPI) -> None:

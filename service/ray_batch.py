@@ -1,7 +1,7 @@
 """``docsum batch --engine ray``: the same summarizer over Ray Data, one model per actor.
 
 The driver (the ``docsum`` process) reads IN and writes OUT as the local engine does,
-with the same functions (:mod:`service.batchfile`): the same parsing and error lines,
+with the same functions (:mod:`service.features.jobs.batchfile`): the same parsing and error lines,
 ``--resume`` through ``completed_ids``, the same line shape, every batch of lines
 flushed and synced as it comes back. Only the documents go to the cluster, in blocks
 of ``batch_size * CHUNK_BATCHES`` (the local engine's windows) put in Ray's object
@@ -27,7 +27,15 @@ from models.catalog import load_by_name_or_source
 from models.errors import ModelError, ModelUnavailable
 from models.runner import Document, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
-from service.batchfile import CHUNK_BATCHES, BatchOutcome, Entry, OutputFile, format_line, read_entries, skip_done
+from service.features.jobs.batchfile import (
+    CHUNK_BATCHES,
+    BatchOutcome,
+    Entry,
+    OutputFile,
+    format_line,
+    read_entries,
+    skip_done,
+)
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)

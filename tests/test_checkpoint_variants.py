@@ -22,8 +22,8 @@ from service.app import create_app
 from service.cli import app as cli
 from service.settings import Settings
 from tests.conftest import NEWS_ARTICLE
-from tests.service.test_jobs_api import result_lines, wait_for
-from tests.service.test_streaming import events
+from tests.service.features.jobs.test_router import result_lines, wait_for
+from tests.service.features.summarize.test_streaming import events
 from tests.variants import VARIANTS, build_variant
 
 # Builds foreign checkpoints and runs each through every path.

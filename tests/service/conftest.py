@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_source
 from models.loading import LoadSettings
 from service.app import create_app
-from service.jobs.tables import metadata
+from service.features.jobs.tables import metadata
 from service.settings import Settings
 from tests.fakes import FakeSummarizer
 

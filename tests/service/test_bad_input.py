@@ -20,8 +20,9 @@ from sqlalchemy import create_engine
 
 from models.catalog import ModelRegistry
 from service.app import create_app
+from service.deps import context_of
 from service.errors import DOCUMENT_ERROR_CODES, ERROR_CODES, PROBLEM_CODES
-from service.jobs.tables import metadata
+from service.features.jobs.tables import metadata
 from service.settings import Settings
 
 POSTGRES_URL = os.environ.get("DOCSUM_TEST_POSTGRES_URL")
@@ -173,8 +174,8 @@ def postgres_client(settings: Settings, registry: ModelRegistry) -> Iterator[Tes
     engine.dispose()
     app = create_app(settings.model_copy(update={"database_url": POSTGRES_URL}), registry)
     yield TestClient(app, raise_server_exceptions=False)
-    app.state.jobs_handler.store.close()
-    app.state.engine.close()
+    context_of(app).job_store.close()
+    context_of(app).engine.close()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.item for case in CASES])

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from models.options import OPTIONS
 from service.cli import app
-from service.schemas import SummaryParams
+from service.features.summarize.protocol import SummaryParams
 
 
 def _params(command: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.test_jobs_durability import Server
+from tests.service.features.jobs.test_durability import Server
 
 # Starts server processes and signals them.
 pytestmark = pytest.mark.slow

@@ -1,0 +1,195 @@
+"""``docsum batch``: JSONL in, JSONL out, in input order, resumable.
+
+Each output line is written and flushed as soon as its window of documents is
+done, so a killed run loses at most that window, and ``--resume`` carries on
+from what OUT already holds (a torn last line is dropped first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import pydantic_core
+
+from models.runner import Document, DocumentError, DocumentResult, summarize_documents
+from models.types import Summarizer, SummaryOptions
+from service.features.summarize.protocol import batch_item
+
+# Documents read and summarized together: this many model batches (the runner's sorting window).
+CHUNK_BATCHES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    written: int
+    failed: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A parsed input line: a document to summarize, or the error that line gets instead."""
+
+    document: Document | None
+    error: DocumentResult | None
+
+
+def run_batch(
+    summarizer: Summarizer,
+    source: Path,
+    target: Path,
+    options: SummaryOptions,
+    *,
+    batch_size: int,
+    max_chars: int | None,
+    resume: bool,
+    progress: Any | None = None,
+    batch_tokens: int | None = None,
+) -> BatchOutcome:
+    """Summarize every line of ``source`` into ``target``; ``progress`` is a tqdm-like bar."""
+    summarizer.check_options(options)
+    with OutputFile(target, resume) as out:
+        entries = skip_done(read_entries(source), out.done)
+        while chunk := list(islice(entries, batch_size * CHUNK_BATCHES)):
+            for result in _summarize_chunk(summarizer, chunk, options, batch_size, max_chars, batch_tokens):
+                out.write_line(format_line(result, summarizer.name, options), failed=result.error is not None)
+            out.sync()
+            if progress is not None:
+                progress.update(len(chunk))
+    return out.outcome()
+
+
+class OutputFile:
+    """OUT, for a run: ``done`` holds the ids it already has (only when resuming, after a
+    torn last line is dropped). Lines are appended, and reach the disk on ``sync``. OUT is
+    opened at the first write, or at the end of a run that wrote nothing, so a run that
+    fails before its first result (a model that cannot load on a Ray worker) leaves it as it was."""
+
+    def __init__(self, target: Path, resume: bool) -> None:
+        self.done = completed_ids(target) if resume else set()
+        self.written = 0
+        self.failed = 0
+        self._target = target
+        self._mode = "a" if resume else "w"
+        self._out: IO[str] | None = None
+
+    def write_line(self, line: str, *, failed: bool) -> None:
+        self._file().write(line)
+        self.written += 1
+        self.failed += failed
+
+    def sync(self) -> None:
+        out = self._file()
+        out.flush()
+        os.fsync(out.fileno())
+
+    def outcome(self) -> BatchOutcome:
+        return BatchOutcome(written=self.written, failed=self.failed, skipped=len(self.done))
+
+    def _file(self) -> IO[str]:
+        if self._out is None:
+            self._out = self._target.open(self._mode, encoding="utf-8")
+        return self._out
+
+    def __enter__(self) -> OutputFile:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self._file()
+        if self._out is not None:
+            self._out.close()
+
+
+def format_line(result: DocumentResult, model: str, options: SummaryOptions) -> str:
+    """One output line (newline included), as the HTTP batch endpoint shapes an item."""
+    return json.dumps(batch_item(result, model, options).model_dump(mode="json"), ensure_ascii=False) + "\n"
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield parse_line(line, number)
+
+
+def completed_ids(target: Path) -> set[str]:
+    """Ids that already have a line in ``target``; a torn last line is cut off first."""
+    if not target.exists():
+        return set()
+    done: set[str] = set()
+    keep = 0
+    with target.open("rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                done.add(str(json.loads(raw)["id"]))
+            except (ValueError, KeyError, TypeError):
+                break
+            keep += len(raw)
+    if keep < target.stat().st_size:
+        with target.open("r+b") as handle:
+            handle.truncate(keep)
+    return done
+
+
+def skip_done(entries: Iterator[Entry], done: set[str]) -> Iterator[Entry]:
+    """The entries whose id is not in ``done`` (``--resume``)."""
+    for entry in entries:
+        entry_id = entry.document.id if entry.document else entry.error.id if entry.error else ""
+        if entry_id not in done:
+            yield entry
+
+
+def _summarize_chunk(
+    summarizer: Summarizer,
+    chunk: list[Entry],
+    options: SummaryOptions,
+    batch_size: int,
+    max_chars: int | None,
+    batch_tokens: int | None = None,
+) -> list[DocumentResult]:
+    documents = [entry.document for entry in chunk if entry.document is not None]
+    summarized = iter(
+        summarize_documents(
+            summarizer, documents, options, batch_size=batch_size, max_chars=max_chars, batch_tokens=batch_tokens
+        )
+    )
+    return [next(summarized) if entry.document is not None else entry.error for entry in chunk]  # type: ignore[misc]
+
+
+def parse_line(line: str, number: int) -> Entry:
+    fallback_id = f"line-{number}"
+    try:
+        # Strict, like the HTTP bodies: a lone surrogate, deep nesting or a huge number is a bad line, not a crash.
+        record = pydantic_core.from_json(line)
+    except ValueError as exc:
+        return _bad(fallback_id, f"line {number} is not valid JSON: {exc}")
+    if not isinstance(record, dict):
+        return _bad(fallback_id, f"line {number} is not a JSON object")
+    raw_id = record.get("id")
+    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id) == "":
+        return _bad(fallback_id, f"line {number} has no string or integer `id`")
+    text = record.get("text", record.get("document"))
+    if not isinstance(text, str):
+        return _bad(str(raw_id), f"line {number} has no string `text` (or `document`)")
+    return Entry(Document(str(raw_id), text), None)
+
+
+def _bad(entry_id: str, message: str) -> Entry:
+    return Entry(None, DocumentResult(entry_id, error=DocumentError("invalid_line", message)))

@@ -1,0 +1,175 @@
+"""The work behind /v1/jobs: read and validate a whole job (``submission``), store it with its
+options as a record of their own (``options.JobOptions``), answer from the store.
+
+A job with bad documents is refused as a whole with 422 ``invalid_documents``,
+whose error object lists every problem at once. Callers are told apart by their
+``Authorization`` header (docsum does not check it; a proxy in front may):
+jobs and idempotency keys of one caller are invisible to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import iterate_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.engine import Engine
+from service.errors import InvalidRequest, NotFound, UnsupportedMediaType, shorten
+from service.features.base import ServingBase
+from service.features.body import is_json, media_type
+from service.features.jobs.options import JobOptions
+from service.features.jobs.protocol import JobList, JobOut
+from service.features.jobs.records import IdempotencyConflict, JobRecord
+from service.features.jobs.store import JobStore
+from service.features.jobs.submission import (
+    Submission,
+    check_count,
+    check_documents,
+    from_json,
+    from_jsonl,
+    validate_params,
+)
+from service.features.jobs.worker import JobWorker
+from service.features.summarize.protocol import SummaryParams
+from service.settings import Settings
+
+_MAX_IDEMPOTENCY_KEY = 255
+
+
+class JobsServing(ServingBase):
+    def __init__(self, store: JobStore, worker: JobWorker, engine: Engine, settings: Settings) -> None:
+        super().__init__(engine, settings)
+        self.store = store
+        self.worker = worker
+
+    async def create(self, request: Request) -> tuple[JobOut, bool]:
+        """Store a new job; ``(job, False)`` replays the job an earlier request with the same key made."""
+        key = _idempotency_key(request)
+        submission = await self._read(request)
+        params = submission.params
+        model = self.model_name(params.model)
+        self.check_query(params.query)
+        options = params.to_options()
+        (await self.summarizer(model)).check_options(options)  # unknown 404, unavailable 503: refused now
+        # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
+        digest = _request_hash(model, _sent_options(params), submission.documents) if key else None
+        try:
+            job, created = await asyncio.to_thread(
+                self.store.create,
+                _owner(request),
+                model,
+                JobOptions.of(options),
+                submission.documents,
+                idempotency_key=key,
+                request_hash=digest,
+            )
+        except IdempotencyConflict:
+            raise InvalidRequest(
+                "this Idempotency-Key was used with a different request",
+                code="idempotency_key_reused",
+                param="Idempotency-Key",
+            ) from None
+        self.worker.notify()
+        return JobOut.build(job), created
+
+    async def get(self, request: Request, job_id: str) -> JobOut:
+        return JobOut.build(await self._job(request, job_id))
+
+    async def list_jobs(self, request: Request, limit: int, offset: int, status: str | None) -> JobList:
+        records = await asyncio.to_thread(self.store.list, _owner(request), limit=limit, offset=offset, status=status)
+        return JobList(jobs=[JobOut.build(record) for record in records])
+
+    async def cancel(self, request: Request, job_id: str) -> JobOut:
+        await self._job(request, job_id)
+        job = await asyncio.to_thread(self.store.cancel, _owner(request), job_id)
+        if job is None:
+            raise _not_found(job_id)
+        self.worker.cancel_local(job_id)
+        return JobOut.build(job)
+
+    async def results(self, request: Request, job_id: str) -> tuple[JobRecord, AsyncIterator[str]]:
+        job = await self._job(request, job_id)
+        lines = iterate_in_threadpool(line + "\n" for line in self.store.results(job_id))
+        return job, lines
+
+    async def _job(self, request: Request, job_id: str) -> JobRecord:
+        if "\x00" in job_id:  # no job has one, and PostgreSQL refuses to compare text holding NUL
+            raise _not_found(job_id)
+        job = await asyncio.to_thread(self.store.get, _owner(request), job_id)
+        if job is None:
+            raise _not_found(job_id)
+        return job
+
+    # -- reading a submission ---------------------------------------------------------------
+
+    async def _read(self, request: Request) -> Submission:
+        if is_json(request):
+            body = await request.body()
+            submission = await asyncio.to_thread(from_json, body, self.settings.max_job_documents)
+        elif media_type(request) == "multipart/form-data":
+            submission = await self._from_upload(request)
+            check_count(len(submission.documents), self.settings.max_job_documents)
+        else:
+            raise UnsupportedMediaType(
+                "send the job as application/json, or as multipart/form-data with a JSONL `file`",
+                param="Content-Type",
+            )
+        check_documents(submission, self.settings.max_document_chars)
+        return submission
+
+    async def _from_upload(self, request: Request) -> Submission:
+        try:
+            form = await request.form(max_files=1, max_fields=32)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 400:
+                raise  # 413 from the body limit
+            raise InvalidRequest(f"the multipart body is malformed: {exc.detail}", param="file") from None
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InvalidRequest("the upload has no `file` part (a JSONL file)", param="file")
+            fields = {name: value for name, value in form.items() if name != "file" and isinstance(value, str)}
+            params = validate_params(fields, strict=False)
+            return await asyncio.to_thread(from_jsonl, upload.file, params)
+        finally:
+            await form.close()  # the spooled upload
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > _MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {_MAX_IDEMPOTENCY_KEY} printable characters", param="Idempotency-Key"
+        )
+    return key
+
+
+def _owner(request: Request) -> str:
+    """Who is asking, as far as jobs are concerned: a digest of the Authorization header."""
+    credentials = request.headers.get("authorization", "")
+    return hashlib.sha256(credentials.encode()).hexdigest()[:32] if credentials else "anonymous"
+
+
+def _sent_options(params: SummaryParams) -> dict[str, Any]:
+    """The options a request set (those left at their defaults omitted), as its idempotency hash covers them."""
+    return params.model_dump(exclude_defaults=True, exclude={"model"})
+
+
+def _request_hash(model: str, params: dict[str, Any], documents: Iterable[tuple[str, str]]) -> str:
+    digest = hashlib.sha256(json.dumps({"model": model, "params": params}, sort_keys=True).encode())
+    for doc_id, text in documents:
+        digest.update(json.dumps([doc_id, text]).encode())
+    return digest.hexdigest()
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"no job {shorten(job_id)!r} (it may have expired)", code="job_not_found", param="job_id")

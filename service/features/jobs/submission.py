@@ -1,0 +1,150 @@
+"""Reading a job as POST /v1/jobs takes it, JSON or a JSONL upload, and every problem it has.
+
+A job is all or nothing: every document is checked (a JSON object with an id and a
+non-empty text within the size limit, no duplicate id) before anything is stored,
+and all problems are reported in one 422 ``invalid_documents``, whatever their kind:
+bad lines, invalid documents, duplicates, empty or oversized texts.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from service.errors import InvalidRequest, shorten
+from service.features.base import over_limit
+from service.features.body import parse_json
+from service.features.jobs.batchfile import parse_line
+from service.features.jobs.protocol import JobDocument
+from service.features.summarize.protocol import SummaryParams
+
+# Problems listed in one 422; the count says how many there were in all.
+_MAX_LISTED_PROBLEMS = 50
+_MAX_ID_CHARS = 256
+
+
+@dataclass(slots=True)
+class Submission:
+    """A job as read: ``positions`` are each document's line (upload) or place (JSON), from 1."""
+
+    params: SummaryParams
+    unit: str  # "line" or "document": what positions count
+    documents: list[tuple[str, str]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    problems: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, position: int, doc_id: str, text: str) -> None:
+        self.documents.append((doc_id, text))
+        self.positions.append(position)
+
+
+def validate_params(fields: dict[str, Any], *, strict: bool = True) -> SummaryParams:
+    """Summary options; form fields are strings, so an upload's are read with coercion."""
+    try:
+        return SummaryParams.model_validate(fields, strict=strict)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def from_json(body: bytes, max_documents: int) -> Submission:
+    raw = parse_json(body)
+    if not isinstance(raw, dict):
+        raise InvalidRequest("the body must be a JSON object with `documents`")
+    listed = raw.pop("documents", None)
+    submission = Submission(validate_params(raw), "document")
+    if not isinstance(listed, list) or not listed:
+        raise InvalidRequest("documents: a non-empty list of {id, text} objects is required", param="documents")
+    check_count(len(listed), max_documents)
+    for position, item in enumerate(listed, start=1):
+        try:
+            document = JobDocument.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = f"{where}: {first['msg']}" if where else str(first["msg"])
+            submission.problems.append(problem(position, _id_of(item), "invalid_document", message))
+            continue
+        submission.add(position, document.id, document.text)
+    return submission
+
+
+def from_jsonl(handle: Any, params: SummaryParams) -> Submission:
+    """The documents of a ``docsum batch`` input file, and the problems of its bad lines."""
+    submission = Submission(params, "line")
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline=None)
+    try:
+        for number, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            entry = parse_line(line, number)
+            if entry.document is not None:
+                submission.add(number, entry.document.id, entry.document.text)
+            elif entry.error is not None and entry.error.error is not None:
+                submission.problems.append(problem(number, None, "invalid_line", entry.error.error.message))
+    except UnicodeDecodeError as exc:
+        submission.problems.append(problem(None, None, "invalid_encoding", f"the file is not UTF-8: {exc.reason}"))
+    finally:
+        text.detach()
+    return submission
+
+
+def check_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise InvalidRequest(
+            f"{count} documents; a job takes at most {limit}", code="too_many_documents", param="documents"
+        )
+
+
+def check_documents(submission: Submission, max_chars: int) -> None:
+    """Raise one 422 invalid_documents listing every problem, those found while reading included."""
+    problems = list(submission.problems)
+    counts = Counter(doc_id for doc_id, _ in submission.documents)
+    for position, (doc_id, text) in zip(submission.positions, submission.documents, strict=True):
+        found = _document_problem(doc_id, text, counts[doc_id] > 1, max_chars)
+        if found is not None:
+            problems.append(problem(position, doc_id, *found))
+    if problems:
+        problems.sort(key=lambda p: p["position"] if isinstance(p["position"], int) else 0)
+        raise invalid_documents(problems, submission.unit)
+    if not submission.documents:
+        raise InvalidRequest("the uploaded file holds no documents", param="file")
+
+
+def _document_problem(doc_id: str, text: str, duplicate: bool, max_chars: int) -> tuple[str, str] | None:
+    if len(doc_id) > _MAX_ID_CHARS:
+        return "invalid_document", f"the id has {len(doc_id)} characters; the limit is {_MAX_ID_CHARS}"
+    if "\x00" in doc_id or "\x00" in text:
+        # PostgreSQL text cannot hold U+0000; refused on every store, so a job behaves the same on each.
+        return "invalid_document", "the id or text holds U+0000 (NUL), which a job cannot store"
+    if duplicate:
+        return "duplicate_id", f"id {shorten(doc_id)!r} appears more than once"
+    if not text.strip():
+        return "empty_document", "the text is empty"
+    if (reason := over_limit(text, max_chars)) is not None:
+        return "document_too_large", f"the text {reason}"
+    return None
+
+
+def problem(position: int | None, doc_id: str | None, code: str, message: str) -> dict[str, object]:
+    shown = shorten(doc_id, _MAX_ID_CHARS) if doc_id is not None else None
+    return {"position": position, "id": shown, "code": code, "message": message}
+
+
+def invalid_documents(problems: list[dict[str, object]], unit: str) -> InvalidRequest:
+    listed = problems[:_MAX_LISTED_PROBLEMS]
+    where = ", ".join(str(p["position"]) for p in listed[:10] if p["position"] is not None)
+    message = f"{len(problems)} bad {unit}{'s' if len(problems) > 1 else ''}; nothing was stored"
+    if where:
+        message += f" ({unit} {where}{', ...' if len(problems) > 10 else ''})"
+    details = {"problems": listed, "problem_count": len(problems), "position_is": f"{unit} number, from 1"}
+    return InvalidRequest(message, code="invalid_documents", param="documents", details=details)
+
+
+def _id_of(item: object) -> str | None:
+    doc_id = item.get("id") if isinstance(item, dict) else None
+    return doc_id if isinstance(doc_id, str) else None

@@ -1,0 +1,1 @@
+"""GET /v1/models: the catalog and each model's state."""

@@ -1,0 +1,26 @@
+"""What GET /v1/models answers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ModelInfo(BaseModel):
+    name: str
+    kind: str
+    source: str
+    loaded: bool
+    available: bool
+    reason: str | None
+    max_input_tokens: int | None
+    default: bool
+    accelerated: bool | None = Field(
+        None, description="Loaded models: whether every speed path meant for this model runs (checked at load)."
+    )
+    acceleration: str | None = Field(
+        None, description="Loaded models that are not accelerated: why (a speed path that did not engage, or none)."
+    )
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]

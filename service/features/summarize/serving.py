@@ -1,0 +1,67 @@
+"""The work behind the summarize endpoints: checks, model choice, engine, response.
+
+Streaming or not, a request goes through the same checks (``service.features.base``);
+a blank document is 422 ``empty_document`` on every path (a batch item gets that code
+in its own error).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi.sse import EventSourceResponse
+
+from models.runner import Document
+from models.types import SummaryOptions
+from service.errors import InvalidRequest, shorten
+from service.features.base import ServingBase
+from service.features.summarize.protocol import (
+    BatchRequest,
+    BatchResponse,
+    SummarizeRequest,
+    SummarizeResponse,
+    SummaryParams,
+    batch_item,
+)
+from service.features.summarize.streaming import start_summary_events
+
+
+class SummarizeServing(ServingBase):
+    async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
+        self.check_document(request.text)
+        model, options = self._model_and_options(request)
+        [summary] = await self.engine.summarize(model, [request.text], options)
+        return SummarizeResponse.build(summary, model, options)
+
+    async def stream(self, request: SummarizeRequest, request_id: str | None) -> EventSourceResponse:
+        """The same checks as ``summarize``; the response starts once the model has begun."""
+        self.check_document(request.text)
+        model, options = self._model_and_options(request)
+        self.check_available(model)
+        events = await start_summary_events(self.engine, model, request.text, options, request_id)
+        return EventSourceResponse(events)
+
+    async def summarize_batch(self, request: BatchRequest) -> BatchResponse:
+        if len(request.documents) > self.settings.max_batch_documents:
+            raise InvalidRequest(
+                f"{len(request.documents)} documents; a batch takes at most {self.settings.max_batch_documents}",
+                code="too_many_documents",
+                param="documents",
+            )
+        duplicates = [doc_id for doc_id, n in Counter(d.id for d in request.documents).items() if n > 1]
+        if duplicates:
+            raise InvalidRequest(
+                f"duplicate document ids: {', '.join(shorten(d) for d in duplicates[:5])}",
+                code="duplicate_id",
+                param="documents",
+            )
+        model, options = self._model_and_options(request)
+        # Refused as a whole like a single call (404, 503, 422), even when every document would fail alone.
+        (await self.summarizer(model)).check_options(options)
+        documents = [Document(d.id, d.text) for d in request.documents]
+        results = await self.engine.summarize_documents(model, documents, options)
+        return BatchResponse(results=[batch_item(result, model, options) for result in results])
+
+    def _model_and_options(self, params: SummaryParams) -> tuple[str, SummaryOptions]:
+        self.check_query(params.query)
+        return self.model_name(params.model), params.to_options()
