@@ -14,13 +14,13 @@ from service.deps import AppContext, context_of
 SERVICE = Path(__file__).parents[2] / "service"
 
 
-def test_only_deps_touches_app_state() -> None:
+def test_only_the_provider_touches_app_state() -> None:
     readers = sorted(
         str(path.relative_to(SERVICE))
         for path in SERVICE.rglob("*.py")
         if re.search(r"\bapp\.state\b", path.read_text())
     )
-    assert readers == ["deps.py"]
+    assert readers == ["provider.py"]
 
 
 def test_create_app_keeps_one_context(client: TestClient) -> None:
@@ -32,5 +32,5 @@ def test_create_app_keeps_one_context(client: TestClient) -> None:
 
 
 def test_an_app_without_a_context_says_so() -> None:
-    with pytest.raises(RuntimeError, match="create_app"):
+    with pytest.raises(RuntimeError, match="no AppContext: build it with service"):
         context_of(FastAPI())

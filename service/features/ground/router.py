@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import GroundServingDep
 from service.features.body import JsonBodyRoute
 from service.features.ground.protocol import GroundingOut, GroundRequest
+from service.features.ground.serving import GroundServingDep
 from service.features.protocol import error_responses
 
 router = APIRouter(prefix="/v1", tags=["ground"], route_class=JsonBodyRoute)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 
 from models.grounding import ground
 from service.features.base import ServingBase
 from service.features.ground.protocol import GroundingOut, GroundRequest
+from service.provider import dependency
 
 
 class GroundServing(ServingBase):
@@ -17,3 +21,7 @@ class GroundServing(ServingBase):
         # Linear in the text, a few ms for an article; off the event loop all the same (200,000 characters).
         grounding = await run_in_threadpool(ground, request.text, request.summary)
         return GroundingOut.build(grounding)
+
+
+# A route's typed parameter: ``serving: GroundServingDep`` (``service.provider``).
+GroundServingDep = Annotated[GroundServing, Depends(dependency(GroundServing))]

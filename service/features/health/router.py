@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service.deps import ModelsServingDep
 from service.errors import error_response
+from service.features.models.serving import ModelsServingDep
 from service.features.protocol import error_responses
 
 router = APIRouter(tags=["health"])

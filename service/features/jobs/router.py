@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from service.deps import JobsServingDep
 from service.features.jobs.protocol import JobList, JobOut, JobRequest, JobStatus
+from service.features.jobs.serving import JobsServingDep
 from service.features.protocol import error_responses
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

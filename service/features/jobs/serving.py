@@ -13,9 +13,9 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,6 +38,7 @@ from service.features.jobs.submission import (
 )
 from service.features.jobs.worker import JobWorker
 from service.features.summarize.protocol import SummaryParams
+from service.provider import dependency
 from service.settings import Settings
 
 _MAX_IDEMPOTENCY_KEY = 255
@@ -173,3 +174,7 @@ def _request_hash(model: str, params: dict[str, Any], documents: Iterable[tuple[
 
 def _not_found(job_id: str) -> NotFound:
     return NotFound(f"no job {shorten(job_id)!r} (it may have expired)", code="job_not_found", param="job_id")
+
+
+# A route's typed parameter: ``serving: JobsServingDep`` (``service.provider``).
+JobsServingDep = Annotated[JobsServing, Depends(dependency(JobsServing))]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import ModelsServingDep
 from service.features.models.protocol import ModelList
+from service.features.models.serving import ModelsServingDep
 from service.features.protocol import error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])

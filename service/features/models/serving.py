@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
 
 from models.catalog import ModelRegistry
 from service.features.models.protocol import ModelInfo, ModelList
+from service.provider import dependency
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +54,7 @@ class ModelsServing:
         if status.reason:
             message += f": {status.reason}"
         return Readiness(False, default, message)
+
+
+# A route's typed parameter: ``serving: ModelsServingDep`` (``service.provider``).
+ModelsServingDep = Annotated[ModelsServing, Depends(dependency(ModelsServing))]

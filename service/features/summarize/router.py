@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse
 
-from service.deps import SummarizeServingDep
 from service.features.body import JsonBodyRoute
 from service.features.protocol import error_responses
 from service.features.summarize.protocol import BatchRequest, BatchResponse, SummarizeRequest, SummarizeResponse
+from service.features.summarize.serving import SummarizeServingDep
 
 router = APIRouter(prefix="/v1", tags=["summarize"], route_class=JsonBodyRoute)
 

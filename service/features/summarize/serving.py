@@ -8,7 +8,9 @@ in its own error).
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
+from fastapi import Depends
 from fastapi.sse import EventSourceResponse
 
 from models.runner import Document
@@ -24,6 +26,7 @@ from service.features.summarize.protocol import (
     batch_item,
 )
 from service.features.summarize.streaming import start_summary_events
+from service.provider import dependency
 
 
 class SummarizeServing(ServingBase):
@@ -65,3 +68,7 @@ class SummarizeServing(ServingBase):
     def _model_and_options(self, params: SummaryParams) -> tuple[str, SummaryOptions]:
         self.check_query(params.query)
         return self.model_name(params.model), params.to_options()
+
+
+# A route's typed parameter: ``serving: SummarizeServingDep`` (``service.provider``).
+SummarizeServingDep = Annotated[SummarizeServing, Depends(dependency(SummarizeServing))]
