@@ -27,7 +27,7 @@ from typing import Any
 
 from models.catalog import ModelRegistry
 from models.errors import ModelUnavailable
-from models.memory import return_free_heap
+from models.resources import return_free_heap
 from models.runner import beams_of, count_tokens, estimate_tokens
 from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
