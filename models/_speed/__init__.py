@@ -1,13 +1,13 @@
 """docsum's speed paths: private to ``models``, entered through this module alone.
 
-Nothing outside ``models/_speed/`` imports its inner modules (tests of them aside). The
-library asks for three things: :func:`accelerate` sets up and checks the speed paths of a
-loaded model and returns its :class:`SpeedPlan` (which paths engaged and why others did not,
-as ``models.acceleration.Acceleration``, and ``plan.generate`` for the summarizer);
-:func:`quantize_int8` and :func:`release_loading_memory` make an int8 model lean at load; and
-:func:`return_free_heap` gives an idle process's free heap back. ``LoadSettings.accelerate=False``
-(``DOCSUM_ACCELERATE=false``) calls none of them but :func:`turned_off` (and
-:func:`return_free_heap`, which changes no setting): no method replaced, nothing registered
+Nothing outside ``models/_speed/`` imports its inner modules (tests of them aside). What the
+library asks of it: :func:`accelerate` sets up and checks the speed paths of a loaded model
+and returns its :class:`SpeedPlan` (which paths engaged and why others did not, as
+``models.acceleration.Acceleration``, and ``plan.generate`` for the summarizer);
+:func:`quantize_int8` and :func:`release_loading_memory` make an int8 model lean at load;
+:func:`return_free_heap` gives an idle process's free heap back (``models.resources``).
+``LoadSettings.accelerate=False`` (``DOCSUM_ACCELERATE=false``) calls none of them but
+:func:`turned_off` (and :func:`return_free_heap`, which changes no setting): no method replaced, nothing registered
 with transformers, no allocator settings.
 
 Importing this package changes nothing in the process: every change is made on a call, to

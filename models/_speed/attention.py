@@ -3,7 +3,8 @@
 Registered under :data:`NAME` with transformers' ``AttentionInterface`` for
 reduced-precision models, and batch-invariant fp32 ones (``models._speed.invariance``; plain fp32
 keeps exactly transformers' SDPA). The registration (:func:`register`) happens when such a model
-loads, never on import:
+loads, never on import; it is transformers' extension point for attention and adds a name,
+which no other model uses unless it asks for it:
 
 * **Beams query their document's keys and values together.** With one copy of the
   encoder output per document (``models._speed.patches.share_encoder_outputs_across_beams``)
