@@ -1,4 +1,4 @@
-"""Decoding steps in TorchScript (models/decoding_step.py) against transformers' forward, in one process.
+"""Decoding steps in TorchScript (models/_speed/decoding_step.py) against transformers' forward, in one process.
 
     .venv/bin/python bench/scripted_steps.py                          # both shapes, greedy, calls of 8
     .venv/bin/python bench/scripted_steps.py --arch pegasus --beams 4 --rounds 6

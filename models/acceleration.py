@@ -5,21 +5,24 @@ architecture's layers change) leaves outputs correct and speed gone, and nobody
 notices. So each path a model is supposed to take is checked on the warm-up call at
 load: the report says which ran and, for any that did not, why. The service shows
 it in ``GET /v1/models`` (``accelerated``, ``acceleration``) and logs one warning
-per model whose claimed path did not engage.
+per model whose claimed path did not engage. The paths themselves are private
+(``models._speed``); this report is public.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: docsum's attention (models.attention) for reduced-precision models on SDPA.
+#: docsum's attention (models._speed.attention) for reduced-precision models on SDPA.
 ATTENTION = "docsum_attention"
-#: TorchScript decoding steps (models.decoding_step) for int8 BART, PEGASUS and T5 on CPU.
+#: TorchScript decoding steps (models._speed.decoding_step) for int8 BART, PEGASUS and T5 on CPU.
 SCRIPTED_STEPS = "scripted_decoding_steps"
-#: One copy of the encoder output per document, not per beam (models.generation).
+#: One copy of the encoder output per document, not per beam (models._speed.patches).
 SHARED_ENCODER_OUTPUTS = "shared_encoder_outputs"
-#: CPU batches cut in single-threaded parts (models.generation.generate_in_parts).
+#: CPU batches cut in single-threaded parts (models._speed.generation.generate_in_parts).
 PARTS = "cpu_parts"
+#: Why a model loaded with ``LoadSettings(accelerate=False)`` runs none of them.
+TURNED_OFF = "turned off (DOCSUM_ACCELERATE=false)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,8 @@ import torch
 from transformers import TextStreamer
 from transformers.generation.streamers import BaseStreamer
 
-from models.acceleration import NOT_APPLICABLE
+from models._speed import PLAIN, SpeedPlan
 from models.errors import InputTooLong, UnsupportedOption
-from models.generation import GENERATES_IN_PARTS, generate_in_parts, with_pause_points
 from models.grounding import attach_grounding
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import plan_documents, reindexed, summarize_in_chunks
@@ -77,8 +76,9 @@ class Seq2SeqSummarizer:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
-        # Which of docsum's speed paths this model runs, as checked at load (models.acceleration).
-        self.acceleration = NOT_APPLICABLE
+        # How generate runs (docsum's speed paths, models._speed), and which engaged as checked at load.
+        self.speed: SpeedPlan = PLAIN
+        self.acceleration = PLAIN.report  # models.acceleration: shown in GET /v1/models
         # Reentrant: a call may run another between its decoding steps (models.yielding), on this thread.
         self._lock = threading.RLock()
         summarization = (getattr(model.config, "task_specific_params", None) or {}).get("summarization", {})
@@ -94,9 +94,9 @@ class Seq2SeqSummarizer:
     @classmethod
     def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
         settings = settings or LoadSettings()
-        model, tokenizer, device, acceleration = load_model_and_tokenizer(source, settings)
+        model, tokenizer, device, plan = load_model_and_tokenizer(source, settings)
         summarizer = cls(name, model, tokenizer, device, max_chunks=settings.limits.max_chunks)
-        summarizer.acceleration = acceleration
+        summarizer.speed, summarizer.acceleration = plan, plan.report
         return summarizer
 
     @property
@@ -220,15 +220,10 @@ class Seq2SeqSummarizer:
             streamer = None  # transformers streams greedy and sampled search only
         input_ids = inputs.input_ids.to(self.device)
         attention_mask = inputs.attention_mask.to(self.device)
+        # Background work pauses for urgent work after each decoding step and encoder layer.
         with torch.inference_mode():
-            if getattr(self.model, GENERATES_IN_PARTS, False) and (streamer is None or len(input_ids) == 1):
-                return generate_in_parts(
-                    self.model, input_ids, attention_mask, streamer=streamer, **generation_kwargs
-                ).cpu()
-            # Background work pauses for urgent work after each decoding step and encoder layer.
-            generation_kwargs = with_pause_points(generation_kwargs)
-            return self.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, streamer=streamer, **generation_kwargs
+            return self.speed.generate(
+                self.model, input_ids, attention_mask, streamer=streamer, **generation_kwargs
             ).cpu()
 
     def postprocess(self, generated: torch.Tensor, inputs: ModelInputs, options: SummaryOptions) -> list[Summary]:

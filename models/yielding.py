@@ -10,7 +10,7 @@ A caller can also install an ``abandoned`` check with ``stop_when``: once it say
 the next pause point raises :class:`Cancelled`, so work nobody waits for stops at the
 next decoding step or encoder layer instead of running to the end of the call.
 
-A call split across worker threads (models.generation's parts) cannot run the
+A call split across worker threads (models._speed.generation's parts) cannot run the
 callback on a worker while the other parts go on: it asks ``pending`` after each
 step, and when urgent work waits, a :class:`PauseGate` parks every part and runs the
 callback alone on the calling thread.

@@ -27,8 +27,8 @@ from typing import Any
 
 from models.catalog import ModelRegistry
 from models.errors import ModelUnavailable
-from models.memory import return_free_heap
 from models.planning import CallBudget, estimate_tokens, fill_call, input_tokens, run_or_split
+from models.resources import return_free_heap
 from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded, ShuttingDown

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="A document's summary never depends on the documents sharing its model call (CPU: int8 "
         "activations scaled per row, attention one document at a time); false is about 9% faster in int8.",
     )
+    accelerate: bool = Field(
+        True,
+        description="docsum's speed paths (its attention, CPU parts, scripted decoding steps, ...; GET /v1/models "
+        "says which engaged); false: transformers' own generation, nothing patched (batch invariance needs them).",
+    )
     max_document_chars: int = Field(200_000, ge=1, description="Characters per document; more is refused (413).")
     max_batch_documents: int = Field(64, ge=1, description="Documents per batch request; more is refused (422).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Request body size; more is refused (413).")
@@ -153,4 +158,5 @@ class Settings(BaseSettings):
             threads=self.threads,
             limits=limits,
             batch_invariant=self.batch_invariant,
+            accelerate=self.accelerate,
         )

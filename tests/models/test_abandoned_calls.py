@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from models.extractive import ExtractiveSummarizer
-from models.generation import GENERATES_IN_PARTS
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
@@ -63,7 +62,7 @@ def test_a_call_in_parts_stops_every_part_before_it_returns(tiny_bart_dir: Path)
     """int8 on CPU: one part per thread on worker threads (scripted decoding steps: counted at the pause
     points themselves); none may still run once the call has raised."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert getattr(model.model, GENERATES_IN_PARTS)
+    assert model.speed.generates_in_parts
     asked = [0]
     lock = threading.Lock()
 

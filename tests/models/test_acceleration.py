@@ -1,5 +1,6 @@
-"""The load-time check of docsum's speed paths: they engage on every architecture they claim, and a path that
-stops engaging (as the scripted steps did when transformers 5.25 renamed the cache argument) is reported."""
+"""The load-time check of docsum's speed paths: they engage on every architecture they claim, a path that
+stops engaging (as the scripted steps did when transformers 5.25 renamed the cache argument) is reported, and
+``accelerate=False`` turns all of them off."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import logging
 from pathlib import Path
 
 import pytest
+import torch
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+from transformers import AutoModelForSeq2SeqLM
 
-from models import decoding_step
-from models.acceleration import ATTENTION, PARTS, SCRIPTED_STEPS, SHARED_ENCODER_OUTPUTS
+from models._speed import attention, decoding_step, plan
+from models._speed.patches import replaced_methods
+from models.acceleration import ATTENTION, PARTS, SCRIPTED_STEPS, SHARED_ENCODER_OUTPUTS, TURNED_OFF
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
@@ -54,5 +59,52 @@ def test_a_fast_path_that_stops_engaging_is_reported_and_undone(
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and "not fully accelerated" in warnings[0].getMessage()
     assert "forward" not in summarizer.model.__dict__  # transformers' own forward again
+    [summary] = summarizer.summarize([CORPUS[0]], SummaryOptions(max_tokens=6, num_beams=1))
+    assert summary.summary
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise AssertionError("called with accelerate=False")
+
+
+def _docsum_attributes(model: torch.nn.Module) -> list[str]:
+    return [f"{path}.{name}" for path, module in model.named_modules() for name in vars(module) if "docsum" in name]
+
+
+@pytest.mark.parametrize("checkpoint", CHECKPOINTS)
+def test_turned_off_a_model_is_transformers_own_in_fp32(
+    checkpoint: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No method replaced, no docsum attention registered or state kept, no allocator setting: the outputs of
+    the same checkpoint loaded by transformers alone, bit for bit."""
+    monkeypatch.setattr(plan, "keep_large_blocks_on_the_heap", _refuse)  # mallopt
+    monkeypatch.setattr(attention, "register", _refuse)  # AttentionInterface.register
+    directory = str(request.getfixturevalue(checkpoint))
+    summarizer = Seq2SeqSummarizer.load("tiny", directory, LoadSettings(dtype="float32", accelerate=False))
+    model = summarizer.model
+    assert replaced_methods(model) == [] and _docsum_attributes(model) == []
+    assert model.config._attn_implementation == "sdpa"
+    acceleration = summarizer.acceleration
+    assert not acceleration.accelerated and not acceleration.engaged and not acceleration.missing
+    assert acceleration.reason is not None and acceleration.reason.startswith(TURNED_OFF)
+    reference = AutoModelForSeq2SeqLM.from_pretrained(directory, use_safetensors=True, dtype=torch.float32).eval()
+    reference.generation_config = model.generation_config  # as docsum completes it at load
+    inputs = summarizer.preprocess(list(CORPUS[:5]))  # padded
+    options = SummaryOptions(num_beams=2, max_tokens=8, min_tokens=8)
+    kwargs = summarizer.generation_kwargs(options)
+    with torch.inference_mode():
+        expected = reference.generate(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, **kwargs)
+    assert torch.equal(summarizer.forward(inputs, kwargs), expected)
+
+
+def test_turned_off_int8_is_torchs_own_dynamic_quantization(
+    tiny_bart_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "keep_large_blocks_on_the_heap", _refuse)
+    summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8", accelerate=False))
+    linears = [module for module in summarizer.model.modules() if type(module).__name__.endswith("Linear")]
+    assert linears and all(type(module) is DynamicQuantizedLinear for module in linears)  # not per-row scaled
+    assert replaced_methods(summarizer.model) == [] and _docsum_attributes(summarizer.model) == []
+    assert not summarizer.acceleration.accelerated and not summarizer.speed.generates_in_parts
     [summary] = summarizer.summarize([CORPUS[0]], SummaryOptions(max_tokens=6, num_beams=1))
     assert summary.summary

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.attention import _matmul_attention
-from models.invariance import RowScaledInt8Linear, linear_in_blocks
-from models.loading import LoadSettings, quantize_in_blocks
+from models._speed.attention import _matmul_attention
+from models._speed.int8 import RowScaledInt8Linear, quantize_in_blocks
+from models._speed.invariance import linear_in_blocks
+from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
 from tests.checkpoints import CORPUS

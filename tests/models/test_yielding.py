@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.generation import GENERATES_IN_PARTS
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
@@ -203,7 +202,7 @@ def test_a_part_that_fails_still_lets_the_caller_go_on() -> None:
 def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart_dir: Path) -> None:
     """Background work split across single-threaded workers (int8 on CPU) parks all of them, serves, goes on."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert getattr(model.model, GENERATES_IN_PARTS)
+    assert model.speed.generates_in_parts
     texts = CORPUS[:6]
     options = SummaryOptions(min_tokens=8, max_tokens=8)
     urgent_texts = CORPUS[6:9]
@@ -230,7 +229,7 @@ def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart
 def test_a_single_document_in_the_parts_path_still_pauses(tiny_bart_dir: Path) -> None:
     """One document: its encoder layers pause on the calling thread, its decoding steps on their worker."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert getattr(model.model, GENERATES_IN_PARTS)
+    assert model.speed.generates_in_parts
     options = SummaryOptions(min_tokens=8, max_tokens=8)
     pauses = [0]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from models._speed.int8 import RowScaledInt8Linear
 from models.catalog import default_loader
-from models.invariance import RowScaledInt8Linear
 from models.loading import LoadSettings
 from models.runner import Document
 from models.seq2seq import Seq2SeqSummarizer

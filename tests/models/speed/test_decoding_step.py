@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from models import decoding_step
+from models._speed import decoding_step
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
@@ -74,8 +74,7 @@ def test_scripted_steps_give_the_same_logits_bit_for_bit(
 ) -> None:
     settings = LoadSettings(dtype="int8", batch_invariant=invariant)
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
-    model = summarizer.model
-    assert hasattr(model, decoding_step._SCRIPTED)
+    assert summarizer.speed.scripted_steps is not None
     assert steps_taken  # the warm-up at load already took it
     steps_taken.clear()
     (tokens, logits), (expected_tokens, expected_logits) = _logits_both_ways(summarizer, documents, beams)
@@ -141,5 +140,5 @@ def test_other_models_and_dtypes_keep_transformers_forward(
     checkpoint: str, settings: LoadSettings, request: pytest.FixtureRequest
 ) -> None:
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
-    assert not hasattr(summarizer.model, decoding_step._SCRIPTED)
+    assert summarizer.speed.scripted_steps is None
     assert "forward" not in vars(summarizer.model)

@@ -42,7 +42,7 @@ def keep_large_blocks_on_the_heap() -> bool:
     9.8 s, 1 thread). With mmap off and a high trim threshold freed blocks are reused;
     the resident set stays at its high-water mark instead of shrinking between calls.
     One arena for all threads: with a heap per generating thread
-    (``models.generation.generate_in_parts``) each kept its own high-water mark, and
+    (``models._speed.generation.generate_in_parts``) each kept its own high-water mark, and
     16 documents peaked at 1.64-1.68 GiB against 1.41-1.45 GiB (no slower).
     Returns whether the settings took.
     """

@@ -1,8 +1,8 @@
-"""BART, PEGASUS and T5 decoding steps in TorchScript, for int8 models on CPU.
+"""Decoding steps in TorchScript, for int8 models on CPU (BART, PEGASUS and T5: ``models._speed.arch``).
 
 A greedy decoding step of a small batch is a few hundred small ops. Run by
 transformers' modules, each op costs Python around it, and with a batch cut in
-parts (``models.generation.generate_in_parts``) the parts' threads take turns on
+parts (``models._speed.generation.generate_in_parts``) the parts' threads take turns on
 the GIL between ops. Scripted, the same ops run in TorchScript's interpreter,
 which holds no GIL: one call per decoder layer, plus the embedding and the LM
 head. Measured here (distilbart-cnn-12-6's shape, int8, two parts of 4 rows at
@@ -10,12 +10,13 @@ once, 1 thread each): transformers' model forward 25-29 ms a step, the same ops
 in plain Python 18-24 ms, scripted 13-15 ms. ``torch.compile`` broke its graph at
 every int8 layer and compiled again for each cache length: 24-26 ms.
 ``torch.jit`` is deprecated in torch 2.x but still shipped; where scripting
-fails, transformers' forward stays. The layers are in ``models.scripted_layers``.
+fails, transformers' forward stays. Each architecture's layers are in its module of
+``models._speed.arch``; what they share in ``models._speed.scripted_layers``.
 
 Exactly the ops docsum's path runs for these steps (int8 Linear layers, bf16
-key/value caches for BART and PEGASUS, fp32 for T5, ``models.attention``'s decoding
+key/value caches for BART and PEGASUS, fp32 for T5, ``models._speed.attention``'s decoding
 matmuls, T5's position bias from transformers' own code), in the same order and
-layouts, so logits are bit-equal (``tests/models/test_decoding_step.py``). Only
+layouts, so logits are bit-equal (``tests/models/speed/test_decoding_step.py``). Only
 plain decoding steps take it: one new token per row, caches transformers' dynamic
 ones, no attentions or hidden states asked for; anything else (the first step,
 which fills the caches) goes to transformers' forward.
@@ -24,18 +25,15 @@ which fills the caches) goes to transformers' forward.
 from __future__ import annotations
 
 import functools
-import logging
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from models import attention, scripted_layers
+from models._speed import attention
+from models._speed.arch import Architecture, ScriptedParts
+from models._speed.patches import replace_model_forward, restore_model_forward
 
-logger = logging.getLogger(__name__)
-
-_SCRIPTED = "_docsum_scripted_step"
 # The decoder cache's keyword: ``cache`` since transformers 5.25 (which still takes the old one, deprecated),
 # ``past_key_values`` before; the step answers under the name its caller used.
 _CACHE_KWARGS = ("cache", "past_key_values")
@@ -44,35 +42,22 @@ _STEP_KWARGS = frozenset(
     {"decoder_input_ids", *_CACHE_KWARGS, "encoder_outputs", "attention_mask", "use_cache", "cache_position"}
 )
 _QUIET_KWARGS = frozenset({"return_dict", "output_attentions", "output_hidden_states"})
-_T5_ACTIVATIONS = ("relu", "gelu_new")  # t5's and flan-T5's
 
 
-class _ScriptedStep:
+class ScriptedStep:
     """One scripted call per decoder layer, so each layer's old self-attention cache is freed as its new one is
     made, as transformers' ``DynamicLayer.update`` does (one call for all six held every old cache to the end:
     0.1-0.17 GiB more at the peak of 16 documents); the Python between the calls is a few lines."""
 
-    def __init__(self, model: Any) -> None:
-        from transformers import PegasusForConditionalGeneration, T5ForConditionalGeneration
-
-        decoder = model.get_decoder()
+    def __init__(self, model: Any, parts: ScriptedParts) -> None:
         self.taken = 0  # steps run scripted: the load-time check that this path engages reads it
         self.declined: list[str] = []  # the arguments of the last call it left to transformers
-        self.position_bias: Callable[..., torch.Tensor] | None = None
-        # Cross-attention one document at a time, as the model's own attention does (models.invariance).
+        self.ends, self.layers = parts.ends, parts.layers
+        self.position_bias: Callable[..., torch.Tensor] | None = parts.position_bias
+        self.cache_dtype, self.positions = parts.cache_dtype, parts.positions
+        # Cross-attention one document at a time, as the model's own attention does (models._speed.invariance).
+        decoder = model.get_decoder()
         self.per_document = any(getattr(m, attention.PER_DOCUMENT_FLAG, False) for m in decoder.modules())
-        if type(model) is T5ForConditionalGeneration:
-            self.ends = _script(scripted_layers.T5Ends(model))
-            self.layers = [_script(scripted_layers.T5DecoderLayer(block)) for block in decoder.block]
-            self.position_bias = decoder.block[0].layer[0].SelfAttention.compute_bias
-            self.cache_dtype, self.positions = torch.float32, None
-        else:
-            pre_norm = type(model) is PegasusForConditionalGeneration
-            relu = model.config.activation_function == "relu"
-            self.ends = _script(scripted_layers.BartEnds(model))
-            self.layers = [_script(scripted_layers.BartDecoderLayer(layer, pre_norm, relu)) for layer in decoder.layers]
-            self.cache_dtype = torch.bfloat16
-            self.positions = decoder.embed_positions.num_embeddings - scripted_layers.position_offset(decoder)
 
     def bias(self, position: int, device: torch.device) -> torch.Tensor | None:
         """T5's relative position bias for the new token, worked out by transformers' own code (the first
@@ -82,66 +67,45 @@ class _ScriptedStep:
         return self.position_bias(1, position + 1, device=device, past_seen_tokens=position)
 
 
-def _script(module: torch.nn.Module) -> Any:
-    with warnings.catch_warnings():  # "torch.jit.script is deprecated": measured, and kept (module docstring)
-        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
-        return torch.jit.script(module.eval())
+def script_decoding_steps(model: Any, architecture: Architecture) -> ScriptedStep | str | None:
+    """Decoding steps of an int8 model run scripted: the step now installed, why it could not be (a path meant
+    to run), or None where the architecture has no scripted layers for this model (nothing was claimed).
 
-
-def script_decoding_steps(model: Any) -> str | None:
-    """Decoding steps of an int8 BART, PEGASUS or T5 model run scripted; None if they now do, else why not.
-
-    For ``BartForConditionalGeneration`` and ``PegasusForConditionalGeneration`` with bf16
-    caches, and ``T5ForConditionalGeneration`` (t5's relu or flan-T5's gated-GELU) with
-    fp32 ones, on CPU with docsum's attention (``models.loading.use_shared_kv_attention``);
-    other architectures keep transformers' forward. Whether steps then really run scripted
-    is for the caller to check on a generate call (:func:`scripted_steps_taken`).
+    On CPU with docsum's attention (``models._speed.plan``); other models keep
+    transformers' forward. Whether steps then really run scripted is for the caller to
+    check on a generate call (:attr:`ScriptedStep.taken`).
     """
-    from transformers import BartForConditionalGeneration, PegasusForConditionalGeneration, T5ForConditionalGeneration
-
-    config = model.config
-    if type(model) is T5ForConditionalGeneration:
-        if config.dense_act_fn not in _T5_ACTIVATIONS:
-            return f"T5 with the {config.dense_act_fn} activation has no scripted layers"
-    elif type(model) not in (BartForConditionalGeneration, PegasusForConditionalGeneration):
-        return f"{type(model).__name__} has no scripted layers"
-    elif config.activation_function not in ("gelu", "relu"):
-        return f"the {config.activation_function} activation has no scripted layers"
     if next(model.parameters()).device.type != "cpu":
         return "scripted steps run on CPU only"
     try:
-        scripted = _ScriptedStep(model)
+        parts = architecture.scripted_parts(model)
+        if parts is None:
+            return None
+        scripted = ScriptedStep(model, parts)
     except (TypeError, RuntimeError, AttributeError) as exc:
         return f"scripting failed: {exc}"
-    setattr(model, _SCRIPTED, scripted)
-    forward = model.forward
 
-    @functools.wraps(forward)  # generate reads the signature to pick the arguments it passes
-    def stepping(*args: Any, **kwargs: Any) -> Any:
-        step = None if args else _step_inputs(scripted, kwargs)
-        if step is None:
-            scripted.declined = sorted(name for name, value in kwargs.items() if value is not None)
-            return forward(*args, **kwargs)
-        scripted.taken += 1
-        return _run_step(scripted, step)
+    def stepping(forward: Callable[..., Any]) -> Callable[..., Any]:
+        def step(*args: Any, **kwargs: Any) -> Any:
+            inputs = None if args else _step_inputs(scripted, kwargs)
+            if inputs is None:
+                scripted.declined = sorted(name for name, value in kwargs.items() if value is not None)
+                return forward(*args, **kwargs)
+            scripted.taken += 1
+            return _run_step(scripted, inputs)
 
-    model.forward = stepping
-    return None
+        return step
 
-
-def scripted_steps_taken(model: Any) -> tuple[int, list[str]]:
-    """How many decoding steps ran scripted so far, and the arguments of the last step that did not."""
-    scripted: _ScriptedStep | None = getattr(model, _SCRIPTED, None)
-    return (0, []) if scripted is None else (scripted.taken, scripted.declined)
+    replace_model_forward(model, stepping)
+    return scripted
 
 
 def unscript_decoding_steps(model: Any) -> None:
     """Back to transformers' forward for every step (the scripted path did not engage)."""
-    model.__dict__.pop("forward", None)
-    model.__dict__.pop(_SCRIPTED, None)
+    restore_model_forward(model)
 
 
-def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+def _step_inputs(scripted: ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
     """The scripted step's inputs for this forward call, or None where it must go to transformers."""
     from transformers.cache_utils import DynamicLayer, EncoderDecoderCache
 
@@ -174,7 +138,7 @@ def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, 
         return None
     scores = ((documents, heads * group * keys), (rows, heads * (position + 1)))  # cross- and self-attention
     if any(attention.SCORES_PER_CHUNK // per_row < count for count, per_row in scores):
-        return None  # models.attention would cut this in chunks: its order of ops, not this one
+        return None  # models._speed.attention would cut this in chunks: its order of ops, not this one
     if scripted.positions is not None and position >= scripted.positions:
         return None  # past the learned positions: transformers raises its own error
     masking = _cross_masking(scripted, kwargs.get("attention_mask"), documents, keys)
@@ -182,10 +146,10 @@ def _step_inputs(scripted: _ScriptedStep, kwargs: dict[str, Any]) -> tuple[Any, 
 
 
 def _cross_masking(
-    scripted: _ScriptedStep, mask: torch.Tensor | None, documents: int, keys: int
+    scripted: ScriptedStep, mask: torch.Tensor | None, documents: int, keys: int
 ) -> tuple[torch.Tensor | None, list[int] | None] | None:
     """How the step's cross-attention leaves out the encoder's padding: an additive bias, or each document's key
-    count (one document at a time, models.invariance); None where transformers' forward must run."""
+    count (one document at a time, models._speed.invariance); None where transformers' forward must run."""
     if mask is None:
         return None, None
     if mask.dim() != 2 or tuple(mask.shape) != (documents, keys):
@@ -193,11 +157,11 @@ def _cross_masking(
     if not scripted.per_document:
         return _cross_bias(mask, scripted.cache_dtype), None
     valid = _cross_valid(mask)
-    return None if valid is None else (None, valid)  # another mask: models.attention adds it, so transformers'
+    return None if valid is None else (None, valid)  # another mask: models._speed.attention adds it, so transformers'
 
 
 def _cross_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
-    """The encoder's padding as the bias ``models.attention`` adds to cross-attention scores in the caches'
+    """The encoder's padding as the bias ``models._speed.attention`` adds to cross-attention scores in the caches'
     ``dtype``; None without padding.
 
     Made once per ``generate`` call: every step gets the same mask tensor.
@@ -223,7 +187,7 @@ def _cross_valid(attention_mask: torch.Tensor) -> list[int] | None:
     return known
 
 
-def _run_step(scripted: _ScriptedStep, step: tuple[Any, ...]) -> Any:
+def _run_step(scripted: ScriptedStep, step: tuple[Any, ...]) -> Any:
     from transformers.modeling_outputs import Seq2SeqLMOutput
 
     tokens, position, (cross_mask, cross_valid), cache_name, cache = step

@@ -1,8 +1,9 @@
 """Changes to how transformers' ``generate`` runs an encoder-decoder model, for speed and memory.
 
 For reduced-precision models only (plain fp32 keeps exactly transformers' outputs; batch-invariant
-fp32 encodes one document at a time, models.invariance), installed per model instance by
-:func:`models.loading.use_shared_kv_attention`.
+fp32 encodes one document at a time, ``models._speed.invariance``), set up per model instance by
+``models._speed.plan``: the encoder in slices (:func:`encode_in_slices`), and CPU batches cut in
+single-threaded parts (:func:`generate_in_parts`).
 """
 
 from __future__ import annotations
@@ -15,70 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
-from models.invariance import ENCODES_ON_THE_CALLER
-from models.yielding import PauseGate, has_pause_points, step_done
+from models._speed.patches import replace_encoder_forward
+from models.pause_points import with_pause_points
+from models.yielding import PauseGate
 
-_BEAM_SHARED_INPUTS = ("encoder_outputs", "attention_mask")
-# Set on a model whose CPU batches go through :func:`generate_in_parts`.
-GENERATES_IN_PARTS = "_docsum_generates_in_parts"
 # Input tokens per encoder call: the activations of 2 documents x 500 tokens. 16 documents
 # (two parts at once, see generate_in_parts) peaked at 1.36-1.38 GiB against 1.67 with
 # 2048-token slices and more unsliced; no slower (the int8 matmuls have rows enough).
 ENCODER_SLICE_TOKENS = 1024
-_PLAIN_ENCODER_FORWARD = "_docsum_plain_forward"
-
-
-def share_encoder_outputs_across_beams(model: Any) -> None:
-    """``generate`` keeps one copy of the encoder output and its mask per document, not per beam.
-
-    It copies them once per beam, so cross-attention projected and cached the same
-    keys and values ``num_beams`` times and read every copy at every step.
-    Everything else (decoder inputs, self-attention caches, scores) is still
-    expanded per beam; cross-attention (``models.attention.docsum_sdpa``) maps each
-    beam to its document. Needs the cross-attention cache never to be reordered
-    (``models.loading.skip_cross_attention_reorder``) and cross-attention to run
-    through ``docsum_sdpa``: the caller checks the latter with a beam-search call and
-    undoes this (:func:`stop_sharing_encoder_outputs`) if it fails.
-    """
-    original = model._expand_inputs_for_generation
-
-    def expand(
-        expand_size: int = 1, is_encoder_decoder: bool = False, input_ids: Any = None, **model_kwargs: Any
-    ) -> tuple[Any, dict[str, Any]]:
-        kept = {name: model_kwargs.pop(name) for name in _BEAM_SHARED_INPUTS if name in model_kwargs}
-        input_ids, model_kwargs = original(expand_size=expand_size, input_ids=input_ids, **model_kwargs)
-        model_kwargs.update(kept)
-        return input_ids, model_kwargs
-
-    model._expand_inputs_for_generation = expand
-
-
-class FusedTanhGelu(torch.nn.Module):  # type: ignore[misc]
-    """``gelu_new`` (T5 v1.1's and flan-T5's gated-GELU) as torch's one fused kernel for its tanh approximation.
-
-    transformers' ``NewGELUActivation`` spells the same formula as eight elementwise ops;
-    one kernel gives it up to float rounding (2.4e-7 at most on 2M normal values) in a
-    third of the time: 3.3 against 11-12 ms for 960 x 2048 fp32 values, 1 thread.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.gelu(x, approximate="tanh")
-
-
-def fuse_tanh_gelu(model: Any) -> int:
-    """Every ``NewGELUActivation`` of the model becomes :class:`FusedTanhGelu`; how many did."""
-    from transformers.activations import NewGELUActivation
-
-    owners = [module for module in model.modules() if isinstance(getattr(module, "act", None), NewGELUActivation)]
-    for owner in owners:
-        owner.act = FusedTanhGelu()
-    return len(owners)
-
-
-def stop_sharing_encoder_outputs(model: Any) -> None:
-    model.__dict__.pop("_expand_inputs_for_generation", None)
 
 
 def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS, *, one_document: bool = False) -> None:
@@ -87,49 +33,45 @@ def encode_in_slices(model: Any, max_tokens: int = ENCODER_SLICE_TOKENS, *, one_
     Peak memory follows the slice, not the batch; inputs are sorted by length, so a
     slice of short documents also skips the padding of the longest. ``one_document``:
     every slice is one document, so no padding and no batchmate changes its rounding
-    (``models.invariance``). Installed again, it replaces the slicing installed before.
+    (``models._speed.invariance``). Installed again, it replaces the slicing installed before.
     """
-    encoder = model.get_encoder()
-    forward = encoder.__dict__.setdefault(_PLAIN_ENCODER_FORWARD, encoder.forward)
 
-    @functools.wraps(forward)  # generate reads the signature to pick the arguments it passes
-    def sliced(*args: Any, input_ids: Any = None, attention_mask: Any = None, **kwargs: Any) -> Any:
-        plain = args or input_ids is None or attention_mask is None or input_ids.dim() != 2
-        if plain or kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
-            return forward(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        rows, length = input_ids.shape
-        step = 1 if one_document else max(1, max_tokens // max(1, length))
-        if rows <= step and not one_document:  # one document still sheds its padding (a part of a batch)
-            return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        hidden = None
-        for first in range(0, rows, step):  # pauses come from the layers (pause_between_encoder_layers)
-            mask = attention_mask[first : first + step]
-            used = _used_length(mask)  # trailing columns that are padding in every row of the slice
-            out = forward(input_ids=input_ids[first : first + step, :used], attention_mask=mask[:, :used], **kwargs)
-            state = out.last_hidden_state
-            if hidden is None:
-                hidden = state.new_zeros((rows, length, state.shape[-1]))
-            hidden[first : first + step, :used] = state
-        return type(out)(last_hidden_state=hidden)
+    def slicing(forward: Any) -> Any:
+        def sliced(*args: Any, **kwargs: Any) -> Any:
+            return _sliced(forward, max_tokens, one_document, *args, **kwargs)
 
-    encoder.forward = sliced
+        return sliced
+
+    replace_encoder_forward(model, slicing)
 
 
-def pause_between_encoder_layers(model: Any) -> None:
-    """Every encoder layer ends in a pause point (``models.yielding.step_done``), like a decoding step.
-
-    An encoder slice on one thread of a CPU is about a second for 2 documents of 500
-    tokens; urgent work waiting on background work waits for one layer instead.
-    Without an installed callback a pause point is one thread-local lookup.
-    """
-    encoder = model.get_encoder()
-    for stack in (module for module in encoder.children() if isinstance(module, torch.nn.ModuleList)):
-        for layer in stack:
-            layer.register_forward_hook(_pause_point)
-
-
-def _pause_point(module: Any, args: Any, output: Any) -> None:
-    step_done()
+def _sliced(
+    forward: Any,
+    max_tokens: int,
+    one_document: bool,
+    *args: Any,
+    input_ids: Any = None,
+    attention_mask: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """The encoder's forward, a slice of documents at a time (:func:`encode_in_slices`)."""
+    plain = args or input_ids is None or attention_mask is None or input_ids.dim() != 2
+    if plain or kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
+        return forward(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+    rows, length = input_ids.shape
+    step = 1 if one_document else max(1, max_tokens // max(1, length))
+    if rows <= step and not one_document:  # one document still sheds its padding (a part of a batch)
+        return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+    hidden = None
+    for first in range(0, rows, step):  # pauses come from the layers (models.pause_points)
+        mask = attention_mask[first : first + step]
+        used = _used_length(mask)  # trailing columns that are padding in every row of the slice
+        out = forward(input_ids=input_ids[first : first + step, :used], attention_mask=mask[:, :used], **kwargs)
+        state = out.last_hidden_state
+        if hidden is None:
+            hidden = state.new_zeros((rows, length, state.shape[-1]))
+        hidden[first : first + step, :used] = state
+    return type(out)(last_hidden_state=hidden)
 
 
 def _used_length(mask: torch.Tensor) -> int:
@@ -137,7 +79,14 @@ def _used_length(mask: torch.Tensor) -> int:
     return int(columns[-1]) + 1 if len(columns) else mask.shape[1]
 
 
-def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+def generate_in_parts(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    encodes_on_the_caller: bool = False,
+    **kwargs: Any,
+) -> torch.Tensor:
     """``generate`` on a CPU batch cut into one part per torch thread, each part on its own single-threaded worker.
 
     With one intra-op team of threads, every op of a decoding step ends in a barrier,
@@ -157,7 +106,8 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
 
     Under ``models.yielding.between_steps`` (background work) every part parks at its
     next step when urgent work is pending, and the callback runs on this thread with
-    its whole team of threads.
+    its whole team of threads. ``encodes_on_the_caller``: every batch's encoder pass runs on
+    this thread (batch-invariant float models, ``models._speed.invariance``).
     """
     kwargs = with_pause_points(kwargs)
     threads = torch.get_num_threads()
@@ -169,7 +119,7 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
     rows = balanced_parts(attention_mask, parts)
     pieces = [
         (input_ids[part], attention_mask[part], arguments)
-        for part, arguments in _parts_kwargs(model, rows, kwargs, input_ids, attention_mask)
+        for part, arguments in _parts_kwargs(model, rows, kwargs, input_ids, attention_mask, encodes_on_the_caller)
     ]
     gate = PauseGate(parts)
     # Work the gate's callback runs (urgent requests) gets its own workers: these are parked.
@@ -191,12 +141,17 @@ def generate_in_parts(model: Any, input_ids: torch.Tensor, attention_mask: torch
 
 
 def _parts_kwargs(
-    model: Any, rows: list[torch.Tensor], kwargs: dict[str, Any], input_ids: torch.Tensor, attention_mask: torch.Tensor
+    model: Any,
+    rows: list[torch.Tensor],
+    kwargs: dict[str, Any],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    encodes_on_the_caller: bool,
 ) -> list[tuple[torch.Tensor, dict[str, Any]]]:
     """Each part's rows and ``generate`` arguments: with the encoder's output for its rows, where this thread's
-    whole team encoded them (one document; every batch of a batch-invariant float model, models.invariance)."""
+    whole team encoded them (one document; every batch of a batch-invariant float model, models._speed.invariance)."""
     encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
-    if not encoder_decoder or (len(rows) > 1 and not getattr(model, ENCODES_ON_THE_CALLER, False)):
+    if not encoder_decoder or (len(rows) > 1 and not encodes_on_the_caller):
         return [(part, kwargs) for part in rows]
     encoded = _encode(model, input_ids, attention_mask)
     hidden = encoded.last_hidden_state
@@ -227,22 +182,6 @@ def balanced_parts(attention_mask: torch.Tensor, parts: int) -> list[torch.Tenso
 def _encode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
     with torch.inference_mode():
         return model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
-
-
-def with_pause_points(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``generate`` arguments that call ``models.yielding.step_done`` after every decoding step, under a
-    callback or an ``abandoned`` check."""
-    if not has_pause_points():
-        return kwargs
-    return {**kwargs, "stopping_criteria": StoppingCriteriaList([StepHook()])}
-
-
-class StepHook(StoppingCriteria):  # type: ignore[misc]
-    """Never stops generation; calls ``models.yielding.step_done`` after every step."""
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        step_done()
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 _nesting = threading.local()

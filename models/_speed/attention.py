@@ -1,11 +1,13 @@
 """Attention for encoder-decoder generation on CPU, for models on transformers' SDPA.
 
 Registered under :data:`NAME` with transformers' ``AttentionInterface`` for
-reduced-precision models, and batch-invariant fp32 ones (models.invariance; plain fp32 keeps
-exactly transformers' SDPA):
+reduced-precision models, and batch-invariant fp32 ones (``models._speed.invariance``; plain fp32
+keeps exactly transformers' SDPA). The registration (:func:`register`) happens when such a model
+loads, never on import; it is transformers' extension point for attention and adds a name,
+which no other model uses unless it asks for it:
 
 * **Beams query their document's keys and values together.** With one copy of the
-  encoder output per document (``models.generation.share_encoder_outputs_across_beams``)
+  encoder output per document (``models._speed.patches.share_encoder_outputs_across_beams``)
   cross-attention keys and values have one row per document and the query one per
   beam; a document's beams are asked as its queries side by side.
 * **Decoding steps as two small matmuls** in the cache's dtype. One query per row
@@ -40,7 +42,7 @@ _IGNORED_KWARGS = frozenset(
     {"use_cache", "output_attentions", "output_hidden_states", "cache_position", "position_ids"}
 )
 _BF16_FLAG = "_docsum_attention_in_bf16"
-# Set on attention modules whose masked calls run one document at a time (models.invariance): True, or
+# Set on attention modules whose masked calls run one document at a time (models._speed.invariance): True, or
 # "encoder" for the encoder's own.
 PER_DOCUMENT_FLAG = "_docsum_attention_per_document"
 
@@ -249,35 +251,34 @@ def _per_document(tensor: torch.Tensor, documents: int, group: int, length: int)
     return tensor
 
 
-def attend_in_bf16(model: Any) -> int:
+def attend_in_bf16(model: Any, projections: tuple[str, str]) -> int:
     """Attention of an int8 model (fp32 activations) in bf16; how many key/value projections now cache bf16.
 
-    The decoder's key and value projections hand their output to the cache in bf16,
-    and the encoder's self-attention runs as bf16 matmuls (86 ms against torch's fp32
-    SDPA kernel's 121-139 ms for 8 documents x 16 heads x 500 tokens, 1 thread; its
+    ``projections`` names the attention modules' key and value projections (the
+    architecture's, ``models._speed.arch``). The decoder's hand their output to the cache
+    in bf16, and the encoder's self-attention runs as bf16 matmuls (86 ms against torch's
+    fp32 SDPA kernel's 121-139 ms for 8 documents x 16 heads x 500 tokens, 1 thread; its
     bf16 kernel was no faster than fp32 here).
     """
-    for attention in _attention_modules(model):
+    for attention in _attention_modules(model, projections):
         setattr(attention, _BF16_FLAG, True)
-    projections = [
-        projection for attention in _attention_modules(model.get_decoder()) for projection in _key_value(attention)
+    found = [
+        projection
+        for attention in _attention_modules(model.get_decoder(), projections)
+        for projection in _key_value(attention, projections)
     ]
-    for projection in projections:
+    for projection in found:
         projection.register_forward_hook(_to_bf16)
-    return len(projections)
+    return len(found)
 
 
-def _attention_modules(model: Any) -> list[Any]:
-    return [module for module in model.modules() if _key_value(module)]
+def _attention_modules(model: Any, projections: tuple[str, str]) -> list[Any]:
+    return [module for module in model.modules() if _key_value(module, projections)]
 
 
-def _key_value(module: Any) -> tuple[Any, ...]:
-    """The key and value projections of a BART-family attention module (none for others).
-
-    Not T5's (``k``, ``v``): its scores are not scaled by 1/sqrt(head size), and in bf16
-    they lost 16-58% of the tiny checkpoint's logit range (tests/models).
-    """
-    found = [getattr(module, name, None) for name in ("k_proj", "v_proj")]
+def _key_value(module: Any, projections: tuple[str, str]) -> tuple[Any, ...]:
+    """The module's key and value projections, if it has both (an attention module)."""
+    found = [getattr(module, name, None) for name in projections]
     return tuple(found) if all(isinstance(projection, torch.nn.Module) for projection in found) else ()
 
 
