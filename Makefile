@@ -53,6 +53,7 @@ lint: install
 	$(BIN)/ruff format --check models service tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy bench/*.py
+	$(BIN)/lint-imports
 
 # How upgrades happen: new pins for everything, then the whole suite on them. Commit the lock files with the fixes.
 lock:
