@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from service.errors import InvalidRequest
 from service.features.jobs.options import JobOptions
 from service.features.jobs.tables import ACTIVE
 
 
-class IdempotencyConflict(Exception):
-    """The idempotency key was used before with a different request."""
+class IdempotencyConflict(InvalidRequest):
+    """The idempotency key was used before with a different request (422 ``idempotency_key_reused``)."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:  # the key itself is never echoed: callers may use secret-like values
+        super().__init__("this Idempotency-Key was used with a different request", param="Idempotency-Key")
 
 
 @dataclass(frozen=True, slots=True)

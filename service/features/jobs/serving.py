@@ -26,7 +26,7 @@ from service.features.base import ServingBase
 from service.features.body import is_json, media_type
 from service.features.jobs.options import JobOptions
 from service.features.jobs.protocol import JobList, JobOut
-from service.features.jobs.records import IdempotencyConflict, JobRecord
+from service.features.jobs.records import JobRecord
 from service.features.jobs.store import JobStore
 from service.features.jobs.submission import (
     Submission,
@@ -61,22 +61,16 @@ class JobsServing(ServingBase):
         (await self.summarizer(model)).check_options(options)  # unknown 404, unavailable 503: refused now
         # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
         digest = _request_hash(model, _sent_options(params), submission.documents) if key else None
-        try:
-            job, created = await asyncio.to_thread(
-                self.store.create,
-                _owner(request),
-                model,
-                JobOptions.of(options),
-                submission.documents,
-                idempotency_key=key,
-                request_hash=digest,
-            )
-        except IdempotencyConflict:
-            raise InvalidRequest(
-                "this Idempotency-Key was used with a different request",
-                code="idempotency_key_reused",
-                param="Idempotency-Key",
-            ) from None
+        # A reused key with another request raises IdempotencyConflict: 422 idempotency_key_reused.
+        job, created = await asyncio.to_thread(
+            self.store.create,
+            _owner(request),
+            model,
+            JobOptions.of(options),
+            submission.documents,
+            idempotency_key=key,
+            request_hash=digest,
+        )
         self.worker.notify()
         return JobOut.build(job), created
 

@@ -367,7 +367,7 @@ class JobStore:
         if row is None or expired(row, self.clock()):
             return None
         if row.request_hash != request_hash:
-            raise IdempotencyConflict(key)
+            raise IdempotencyConflict
         return job_record(row, self.unserved_seconds)
 
 
