@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from models.catalog import ModelRegistry
@@ -15,9 +16,33 @@ from tests.fakes import FAIL_MARKER
 from tests.service.envelope import assert_envelope
 
 
-def test_openapi_documents_the_endpoints(client: TestClient) -> None:
+def _api_routes(routes: list[Any]) -> list[APIRoute]:
+    """The app's API routes; FastAPI keeps an included router's routes behind a wrapper (``original_router``)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif (included := getattr(route, "original_router", None)) is not None:
+            found += _api_routes(included.routes)
+    return found
+
+
+def test_openapi_documents_every_route_and_its_errors(client: TestClient) -> None:
+    """Every route the app serves, with each of its methods, is in the document (jobs and ground included),
+    and every operation documents its errors in the one envelope."""
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/summarize", "/v1/summarize/batch", "/v1/models", "/health", "/ready"} <= set(paths)
+    served = {(route.path, method.lower()) for route in _api_routes(client.app.routes) for method in route.methods}  # type: ignore[attr-defined]
+    documented = {(path, method) for path, operations in paths.items() for method in operations}
+    assert documented == served
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/results", "/v1/ground"} <= set(paths)
+    for path, method in served:
+        operation = paths[path][method]
+        errors = {status: body for status, body in operation["responses"].items() if status.startswith(("4", "5"))}
+        takes_input = "requestBody" in operation or bool(operation.get("parameters"))
+        assert errors or not takes_input, f"{method.upper()} {path} takes input but documents no error"
+        for status, body in errors.items():
+            schema = body["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, method, status)
 
 
 def test_invalid_json_gets_the_envelope(client: TestClient) -> None:
