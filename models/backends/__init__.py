@@ -50,7 +50,7 @@ def _registered() -> tuple[Backend, ...]:
     # Each module imports its heavy dependencies only when it loads, so this costs nothing.
     from models.backends import ctranslate2, extractive, transformers
 
-    return (extractive.BACKEND, transformers.BACKEND, ctranslate2.BACKEND)
+    return (extractive.BACKEND, extractive.EMBEDDINGS_BACKEND, transformers.BACKEND, ctranslate2.BACKEND)
 
 
 def backends() -> dict[str, Backend]:

@@ -10,13 +10,14 @@ import models.backends as backends_module
 from models.backends import DEFAULT_BACKEND, Backend, ModelSpec, backend_for_source, backend_named, backends
 from models.catalog import BUILTIN_MODELS, default_loader, parse_model_entry, probe_source
 from models.loading import LoadSettings
-from models.types import ModelKind, Summarizer
+from models.types import ModelKind, Summarizer, SummaryOptions
 from tests.fakes import FakeSummarizer
+from tests.models.test_embeddings import build_tiny_bert
 
 
 def test_every_backend_is_registered_once_with_its_scheme() -> None:
     registered = backends()
-    assert set(registered) == {"extractive", "transformers", "ctranslate2"}
+    assert set(registered) == {"extractive", "extractive-embeddings", "transformers", "ctranslate2"}
     schemes = [b.scheme for b in registered.values() if b.scheme is not None]
     assert len(schemes) == len(set(schemes))
     assert registered[DEFAULT_BACKEND].kind == "seq2seq"
@@ -58,3 +59,23 @@ def test_a_new_backend_plugs_in_with_one_registration(monkeypatch: pytest.Monkey
     assert summarizer.name == "mine"
     with pytest.raises(ValueError, match="expected NAME=echo:SOURCE"):
         parse_model_entry("empty=echo:")
+
+
+def test_embeddings_sources_serve_the_extractive_summarizer_ranked_by_an_encoder(tmp_path: Path) -> None:
+    """``NAME=embeddings:DIR``: models/embeddings.py reached from the catalog, not only from tests."""
+    encoder = build_tiny_bert(tmp_path / "bert")
+    spec = parse_model_entry(f"ranked=embeddings:{encoder}")
+    assert (spec.backend, spec.kind) == ("extractive-embeddings", "extractive")
+    assert probe_source(spec) is None
+    summarizer = default_loader(LoadSettings(device="cpu"))(spec)
+    text = " ".join(f"Sentence number {i} talks about topic {i % 3} at some length here." for i in range(12))
+    [summary] = summarizer.summarize([text], SummaryOptions(sentences=2))
+    assert summary.sentences is not None and len(summary.sentences) == 2
+    assert all(text[s.offset : s.offset + s.length] == s.text for s in summary.sentences)
+
+
+def test_an_embeddings_source_that_cannot_load_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("models.embeddings.bundled_minilm_path", lambda: None)
+    assert "docsum[embeddings]" in (probe_source(parse_model_entry("ranked=embeddings:auto")) or "")
+    missing = tmp_path / "none"
+    assert probe_source(parse_model_entry(f"ranked=embeddings:{missing}")) == f"no checkpoint directory at {missing}"
