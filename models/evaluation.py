@@ -30,7 +30,6 @@ Decisions, so that numbers are comparable run to run:
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import unicodedata
@@ -43,6 +42,7 @@ from typing import Any
 from nltk.stem import porter
 from rouge_score import rouge_scorer
 
+from models.inputs import Problem, Record, format_for, read_file
 from models.runner import Document, summarize_documents
 from models.text import split_sentences
 from models.types import Summarizer, Summary, SummaryOptions
@@ -185,33 +185,30 @@ def lead3(text: str) -> list[str]:
 
 
 def load_eval_records(path: Path, limit: int | None = None) -> list[EvalRecord]:
-    """Read ``{"id", "document"|"text", "summary", "references"?}`` JSON lines."""
+    """Read ``{"id"?, "document"|"text", "summary", "references"?}`` records: JSON lines, or any format
+    of :mod:`models.inputs` by the file's suffix (a CSV file with ``text`` and ``summary`` columns).
+    A record without an id is named ``line-N``; the first bad record raises ``ValueError`` naming it."""
+    fmt = format_for(Path(path))
     records: list[EvalRecord] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if limit is not None and len(records) >= limit:
-                break
-            if line.strip():
-                records.append(_parse_record(line, number))
+    for item in read_file(Path(path), fmt, ids_required=False):
+        if limit is not None and len(records) >= limit:
+            break
+        if isinstance(item, Problem):
+            raise ValueError(item.message)
+        records.append(_eval_record(item, fmt.unit))
     return records
 
 
-def _parse_record(line: str, number: int) -> EvalRecord:
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"line {number}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"line {number}: expected a JSON object")
-    text = raw.get("document", raw.get("text"))
-    if not isinstance(text, str):
-        raise ValueError(f"line {number}: needs a string 'document' or 'text'")
-    references = raw.get("references")
+def _eval_record(record: Record, unit: str) -> EvalRecord:
+    """A document record with its references: a ``references`` list, else its ``summary``."""
+    references = record.fields.get("references")
     if references is None:
-        references = [raw.get("summary")]
+        references = [record.fields.get("summary")]
     if not isinstance(references, list) or not references or not all(isinstance(r, str) for r in references):
-        raise ValueError(f"line {number}: needs a string 'summary' or a non-empty list of strings 'references'")
-    return EvalRecord(str(raw.get("id", f"line-{number}")), text, tuple(references))
+        raise ValueError(
+            f"{unit} {record.number}: needs a string 'summary' or a non-empty list of strings 'references'"
+        )
+    return EvalRecord(record.id, record.text, tuple(references))
 
 
 def evaluate(

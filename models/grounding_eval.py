@@ -11,7 +11,6 @@ column, one point per summary.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from scipy.stats import pearsonr, spearmanr
 
 from models.grounding import ground
+from models.inputs import Problem, read_file
 
 _BASELINE_TOKEN = re.compile(r"[a-z0-9]+")
 GROUNDING = "grounding"
@@ -46,19 +46,16 @@ class Agreement:
 
 
 def load_judgments(path: Path) -> list[Judgment]:
-    """The lines of a judgments file; a line without the three fields is an error naming its number."""
+    """The records of a judgments file (JSON lines, or any format of :mod:`models.inputs` by its suffix);
+    a record without the three fields is an error naming ``path`` and its number."""
     judgments: list[Judgment] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                judgments.append(
-                    Judgment(str(record["document"]), str(record["summary"]), float(record["consistency"]))
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: expected {{document, summary, consistency}}: {exc}") from exc
+    for item in read_file(path, ids_required=False):
+        if isinstance(item, Problem):
+            raise ValueError(f"{path}:{item.number}: {item.message}")
+        try:
+            judgments.append(Judgment(item.text, str(item.fields["summary"]), float(item.fields["consistency"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{item.number}: expected {{document, summary, consistency}}: {exc}") from exc
     return judgments
 
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from models.catalog import parse_model_entry, probe_source
 from models.errors import ModelError
+from models.inputs import InputError
 from models.types import ProgressEvent, SummaryEvent, TokenEvent
 from service import __version__
 from service.cli_common import cli_settings, fail, load_summarizer, loaded_line, read_text
@@ -33,7 +34,7 @@ from service.cli_options import (
     Truncation,
     options_or_exit,
 )
-from service.features.jobs.batchfile import count_lines, run_batch
+from service.features.jobs.batchfile import count_entries, run_batch
 from service.features.summarize.protocol import SummarizeResponse
 from service.ray_batch import RayCluster, ray_missing, run_ray_batch
 from service.settings import Settings
@@ -154,8 +155,13 @@ def summarize(
 
 @app.command()
 def batch(
-    source: Annotated[Path, typer.Argument(help="Input JSONL: {id, text} per line (document also accepted).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output JSONL, one result per input line.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Input JSONL: {id, text} per line (document also accepted); or .csv: a header with text, id optional."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output JSONL, one result per input record.")],
     model: ModelOption = None,
     max_tokens: MaxTokens = None,
     min_tokens: MinTokens = None,
@@ -195,16 +201,11 @@ def batch(
         ),
     ] = None,
 ) -> None:
-    """Summarize a JSONL file; exits 1 if any document failed."""
+    """Summarize a JSONL (or CSV) file; exits 1 if any document failed."""
     if not source.is_file():
         fail(f"no input file at {source}")
     _check_output(output, resume, force)
-    if engine not in ("local", "ray"):
-        fail("--engine must be local or ray")
-    if engine == "local" and (ray_address is not None or workers is not None or gpus_per_worker is not None):
-        fail("--ray-address, --workers and --gpus-per-worker need --engine ray")
-    if engine == "ray" and (reason := ray_missing()) is not None:
-        fail(reason)
+    _check_engine(engine, ray_address is not None or workers is not None or gpus_per_worker is not None)
     settings = cli_settings()
     flags = OptionFlags(
         length=length,
@@ -224,7 +225,7 @@ def batch(
     summarizer = load_summarizer(model) if engine == "local" else None  # on Ray, every worker loads its own
     if summarizer is not None:
         typer.echo(f"{loaded_line(summarizer)} in {time.perf_counter() - started:.1f} s", err=True)
-    with tqdm(total=count_lines(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
+    with tqdm(total=count_entries(source), unit="doc", desc="summarizing", file=sys.stderr) as bar:
         try:
             if summarizer is None:
                 outcome = run_ray_batch(
@@ -252,6 +253,8 @@ def batch(
                 )
         except ModelError as exc:  # RayEngineError too: no cluster, or a worker that cannot load the model
             fail(exc.message)
+        except InputError as exc:  # a file its format cannot read at all (a CSV header without a text column)
+            fail(f"{source}: {exc}")
         bar.update(outcome.skipped)
     typer.echo(f"{outcome.written} written, {outcome.failed} failed, {outcome.skipped} already done", err=True)
     raise typer.Exit(1 if outcome.failed else 0)
@@ -286,6 +289,16 @@ def _check_output(output: Path, resume: bool, force: bool) -> None:
         fail("--resume keeps OUTPUT and --force overwrites it: choose one")
     if not resume and not force and output.is_file() and output.stat().st_size > 0:
         fail(f"{output} exists and is not empty: --resume carries on from it, --force (-f) overwrites it")
+
+
+def _check_engine(engine: str, ray_options: bool) -> None:
+    """``--engine`` is local or ray, the Ray options go with ray, and Ray is installed for it."""
+    if engine not in ("local", "ray"):
+        fail("--engine must be local or ray")
+    if engine == "local" and ray_options:
+        fail("--ray-address, --workers and --gpus-per-worker need --engine ray")
+    if engine == "ray" and (reason := ray_missing()) is not None:
+        fail(reason)
 
 
 class _StreamPrinter:

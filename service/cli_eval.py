@@ -26,7 +26,12 @@ from service.cli_options import (
 
 
 def evaluate_command(
-    data: Annotated[Path, typer.Argument(help='JSONL lines {"id", "document"|"text", "summary", "references"?}.')],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help='JSONL lines {"id", "document"|"text", "summary", "references"?}, or a .csv with those columns.'
+        ),
+    ],
     judgments: Annotated[
         bool,
         typer.Option(

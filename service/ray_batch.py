@@ -1,7 +1,8 @@
 """``docsum batch --engine ray``: the same summarizer over Ray Data, one model per actor.
 
 The driver (the ``docsum`` process) reads IN and writes OUT as the local engine does,
-with the same functions (:mod:`service.features.jobs.batchfile`): the same parsing and error lines,
+with the same functions (:mod:`service.features.jobs.batchfile`): the same input formats
+(:mod:`models.inputs`, by IN's suffix), the same error lines,
 ``--resume`` through ``completed_ids``, the same line shape, every batch of lines
 flushed and synced as it comes back. Only the documents go to the cluster, in blocks
 of ``batch_size * CHUNK_BATCHES`` (the local engine's windows) put in Ray's object

@@ -130,6 +130,24 @@ def test_malformed_line_names_its_number(tmp_path: Path, bad: str) -> None:
         load_eval_records(path)
 
 
+def test_eval_records_without_an_id_are_numbered(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "data.jsonl", ["", {"document": "Doc.", "summary": "Ref."}])
+    assert load_eval_records(path) == [EvalRecord("line-2", "Doc.", ("Ref.",))]
+
+
+def test_eval_records_from_a_csv_file(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text('id,document,summary\na,"Doc one, here.",Ref one.\n,Doc two.,Ref two.\nc,Doc three.,\n')
+    assert load_eval_records(path, limit=2) == [
+        EvalRecord("a", "Doc one, here.", ("Ref one.",)),
+        EvalRecord("row-3", "Doc two.", ("Ref two.",)),
+    ]
+    assert load_eval_records(path, limit=3)[2].references == ("",)
+    path.write_text("id,document\na,Doc.\n")
+    with pytest.raises(ValueError, match="row 2: needs a string 'summary'"):
+        load_eval_records(path)
+
+
 class Lead3Model:
     """A fake summarizer that returns Lead-3 and fails on documents containing FAIL."""
 

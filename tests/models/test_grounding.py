@@ -335,6 +335,13 @@ def test_a_judgments_line_without_its_fields_is_an_error(tmp_path: Path) -> None
         load_judgments(path)
 
 
+def test_a_judgments_line_that_is_not_json_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('\n{"document": "a", "summary": "b", "consistency": 1}\n{oops\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: line 3 is not valid JSON"):
+        load_judgments(path)
+
+
 def test_ngram_coverage_baseline() -> None:
     assert ngram_coverage("the cat sat on the mat", "The cat sat.", 2) == 1.0
     assert ngram_coverage("the cat sat on the mat", "the dog sat", 1) == pytest.approx(2 / 3)

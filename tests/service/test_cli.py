@@ -189,3 +189,31 @@ def test_a_bad_jsonl_line_of_any_shape_is_an_error_line_not_a_crash(tmp_path: Pa
     assert result.exit_code == 1, result.output
     rows = read_jsonl(out)
     assert [row.get("error", {}).get("code") for row in rows] == ["invalid_line"] * 3 + [None]  # type: ignore[attr-defined]
+
+
+def test_batch_reads_a_csv_file_by_its_suffix(tmp_path: Path, news_article: str) -> None:
+    source = tmp_path / "in.csv"
+    quoted = news_article.replace('"', '""')
+    source.write_text(f'id,text\nfirst,"{quoted}"\nbroken\n,No id. Here.\nlast,Final words here. And more after.\n')
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(out), "--sentences", "1"])
+    assert result.exit_code == 1, result.output
+    rows = read_jsonl(out)
+    assert [row["id"] for row in rows] == ["first", "row-3", "row-4", "last"]
+    assert [row.get("error", {}).get("message") for row in rows] == [  # type: ignore[attr-defined]
+        None,
+        "row 3 has 1 cells; the header has 2",
+        "row 4 has an empty `id`",
+        None,
+    ]
+    assert rows[3]["summary"] == "Final words here."
+
+
+def test_batch_refuses_a_csv_file_without_a_text_column_and_leaves_out_alone(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,body\na,Some words.\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "the CSV header has no `text` (or `document`) column" in result.output
+    assert not out.exists()

@@ -1,8 +1,8 @@
 """Durable batch jobs: /v1/jobs, a SQL store (SQLite or PostgreSQL) and the worker that runs them.
 
 ``router`` (thin) and ``serving.JobsServing`` answer /v1/jobs; ``protocol`` holds its
-bodies, ``submission`` reads a whole job (JSON or a JSONL upload, ``batchfile``'s line
-format, which ``docsum batch`` reads and writes too) and names every problem it has.
+bodies, ``submission`` reads a whole job (JSON or an uploaded file in one of the
+:mod:`models.inputs` formats, which ``docsum batch`` reads too) and names every problem it has.
 ``store.JobStore`` keeps jobs, their documents and their results, and hands out
 work with leases so that several replicas on one database never run the same
 document; ``worker.JobWorker`` claims that work in every replica and feeds it to

@@ -1,4 +1,5 @@
-"""``docsum batch``: JSONL in, JSONL out, in input order, resumable.
+"""``docsum batch``: documents in (JSONL, or any format of :mod:`models.inputs` by the file's suffix),
+JSONL out, in input order, resumable.
 
 Each output line is written and flushed as soon as its window of documents is
 done, so a killed run loses at most that window, and ``--resume`` carries on
@@ -16,8 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-import pydantic_core
-
+from models.inputs import Problem, Record, count_file, fallback_id, format_for, read_file
 from models.runner import Document, DocumentError, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
 from service.features.summarize.protocol import batch_item
@@ -35,10 +35,18 @@ class BatchOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A parsed input line: a document to summarize, or the error that line gets instead."""
+    """A record of the input: a document to summarize, or the error line it gets instead."""
 
     document: Document | None
     error: DocumentResult | None
+
+    @classmethod
+    def of(cls, item: Record | Problem, unit: str) -> Entry:
+        """A record read by an input format; a problem is named by its id, else ``{unit}-{number}``."""
+        if isinstance(item, Record):
+            return cls(Document(item.id, item.text), None)
+        entry_id = item.id if item.id is not None else fallback_id(unit, item.number)
+        return cls(None, DocumentResult(entry_id, error=DocumentError(item.code, item.message)))
 
 
 def run_batch(
@@ -53,7 +61,8 @@ def run_batch(
     progress: Any | None = None,
     batch_tokens: int | None = None,
 ) -> BatchOutcome:
-    """Summarize every line of ``source`` into ``target``; ``progress`` is a tqdm-like bar."""
+    """Summarize every record of ``source`` into ``target``; ``progress`` is a tqdm-like bar.
+    A file its format cannot read at all raises ``models.inputs.InputError`` before OUT is touched."""
     summarizer.check_options(options)
     with OutputFile(target, resume) as out:
         entries = skip_done(read_entries(source), out.done)
@@ -115,16 +124,16 @@ def format_line(result: DocumentResult, model: str, options: SummaryOptions) -> 
     return json.dumps(batch_item(result, model, options).model_dump(mode="json"), ensure_ascii=False) + "\n"
 
 
-def count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
+def count_entries(path: Path) -> int:
+    """About how many entries ``path`` holds (the progress bar's total)."""
+    return count_file(path)
 
 
 def read_entries(path: Path) -> Iterator[Entry]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield parse_line(line, number)
+    """The entries of ``path``, read in the format its suffix names (JSONL by default)."""
+    fmt = format_for(path)
+    for item in read_file(path, fmt):
+        yield Entry.of(item, fmt.unit)
 
 
 def completed_ids(target: Path) -> set[str]:
@@ -171,25 +180,3 @@ def _summarize_chunk(
         )
     )
     return [next(summarized) if entry.document is not None else entry.error for entry in chunk]  # type: ignore[misc]
-
-
-def parse_line(line: str, number: int) -> Entry:
-    fallback_id = f"line-{number}"
-    try:
-        # Strict, like the HTTP bodies: a lone surrogate, deep nesting or a huge number is a bad line, not a crash.
-        record = pydantic_core.from_json(line)
-    except ValueError as exc:
-        return _bad(fallback_id, f"line {number} is not valid JSON: {exc}")
-    if not isinstance(record, dict):
-        return _bad(fallback_id, f"line {number} is not a JSON object")
-    raw_id = record.get("id")
-    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id) == "":
-        return _bad(fallback_id, f"line {number} has no string or integer `id`")
-    text = record.get("text", record.get("document"))
-    if not isinstance(text, str):
-        return _bad(str(raw_id), f"line {number} has no string `text` (or `document`)")
-    return Entry(Document(str(raw_id), text), None)
-
-
-def _bad(entry_id: str, message: str) -> Entry:
-    return Entry(None, DocumentResult(entry_id, error=DocumentError("invalid_line", message)))

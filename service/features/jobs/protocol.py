@@ -26,7 +26,7 @@ class JobDocument(BatchDocument):
 
 
 class JobRequest(SummaryParams):
-    """JSON form of a job; the same job can be uploaded as a JSONL file (multipart field `file`)."""
+    """JSON form of a job; the same job can be uploaded as a JSONL or CSV file (multipart field `file`)."""
 
     documents: list[JobDocument] = Field(min_length=1)
 

@@ -17,7 +17,11 @@ _UPLOAD_FORM = {
     "type": "object",
     "required": ["file"],
     "properties": {
-        "file": {"type": "string", "format": "binary", "description": "JSONL: {id, text} per line, as docsum batch"},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "JSONL, {id, text} per line, as docsum batch; or a filename ending .csv: CSV with a header",
+        },
         "model": {"type": "string"},
         "max_tokens": {"type": "integer"},
         "truncation": {"type": "string", "enum": ["chunk", "head", "error"]},
@@ -58,7 +62,7 @@ _NOT_FOUND = error_responses(404, s404="No such job, or it expired, or another c
     ),
 )
 async def submit_job(request: Request, response: Response, serving: JobsServingDep) -> JobOut:
-    """Store a job of many documents (JSON, or a JSONL upload) and run it in the background.
+    """Store a job of many documents (JSON, or a JSONL or CSV upload) and run it in the background.
 
     With an `Idempotency-Key` header, repeating the same request returns the same job.
     """

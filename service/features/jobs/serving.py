@@ -33,7 +33,7 @@ from service.features.jobs.submission import (
     check_count,
     check_documents,
     from_json,
-    from_jsonl,
+    from_upload,
     validate_params,
 )
 from service.features.jobs.worker import JobWorker
@@ -113,7 +113,7 @@ class JobsServing(ServingBase):
             check_count(len(submission.documents), self.settings.max_job_documents)
         else:
             raise UnsupportedMediaType(
-                "send the job as application/json, or as multipart/form-data with a JSONL `file`",
+                "send the job as application/json, or as multipart/form-data with a JSONL (or CSV) `file`",
                 param="Content-Type",
             )
         check_documents(submission, self.settings.max_document_chars)
@@ -129,10 +129,10 @@ class JobsServing(ServingBase):
         try:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
-                raise InvalidRequest("the upload has no `file` part (a JSONL file)", param="file")
+                raise InvalidRequest("the upload has no `file` part (a JSONL or CSV file)", param="file")
             fields = {name: value for name, value in form.items() if name != "file" and isinstance(value, str)}
             params = validate_params(fields, strict=False)
-            return await asyncio.to_thread(from_jsonl, upload.file, params)
+            return await asyncio.to_thread(from_upload, upload.file, params, upload.filename)
         finally:
             await form.close()  # the spooled upload
 

@@ -1,4 +1,7 @@
-"""Reading a job as POST /v1/jobs takes it, JSON or a JSONL upload, and every problem it has.
+"""Reading a job as POST /v1/jobs takes it, JSON or an uploaded file, and every problem it has.
+
+An upload is read by the input format (:mod:`models.inputs`) its filename's suffix names:
+CSV for ``.csv``, else JSONL, the ``docsum batch`` line format.
 
 A job is all or nothing: every document is checked (a JSON object with an id and a
 non-empty text within the size limit, no duplicate id) before anything is stored,
@@ -11,15 +14,16 @@ from __future__ import annotations
 import io
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from models.inputs import InputError, Record, format_for
 from service.errors import InvalidRequest, shorten
 from service.features.base import over_limit
 from service.features.body import parse_json
-from service.features.jobs.batchfile import parse_line
 from service.features.jobs.protocol import JobDocument
 from service.features.summarize.protocol import SummaryParams
 
@@ -30,10 +34,10 @@ _MAX_ID_CHARS = 256
 
 @dataclass(slots=True)
 class Submission:
-    """A job as read: ``positions`` are each document's line (upload) or place (JSON), from 1."""
+    """A job as read: ``positions`` are each document's line or row (upload) or place (JSON), from 1."""
 
     params: SummaryParams
-    unit: str  # "line" or "document": what positions count
+    unit: str  # "line", "row" (the upload's format's unit) or "document": what positions count
     documents: list[tuple[str, str]] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     problems: list[dict[str, object]] = field(default_factory=list)
@@ -73,21 +77,22 @@ def from_json(body: bytes, max_documents: int) -> Submission:
     return submission
 
 
-def from_jsonl(handle: Any, params: SummaryParams) -> Submission:
-    """The documents of a ``docsum batch`` input file, and the problems of its bad lines."""
-    submission = Submission(params, "line")
+def from_upload(handle: Any, params: SummaryParams, filename: str | None = None) -> Submission:
+    """The documents of an uploaded file (binary), in the format its ``filename`` names (JSONL by
+    default), and the problems of its bad lines or rows. A file the format cannot read at all is a 422."""
+    fmt = format_for(PurePath(filename or "upload"))
+    submission = Submission(params, fmt.unit)
     text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline=None)
     try:
-        for number, line in enumerate(text, start=1):
-            if not line.strip():
-                continue
-            entry = parse_line(line, number)
-            if entry.document is not None:
-                submission.add(number, entry.document.id, entry.document.text)
-            elif entry.error is not None and entry.error.error is not None:
-                submission.problems.append(problem(number, None, "invalid_line", entry.error.error.message))
+        for item in fmt.read(text):
+            if isinstance(item, Record):
+                submission.add(item.number, item.id, item.text)
+            else:
+                submission.problems.append(problem(item.number, None, item.code, item.message))
     except UnicodeDecodeError as exc:
         submission.problems.append(problem(None, None, "invalid_encoding", f"the file is not UTF-8: {exc.reason}"))
+    except InputError as exc:
+        raise InvalidRequest(f"the uploaded file cannot be read as {fmt.name.upper()}: {exc}", param="file") from None
     finally:
         text.detach()
     return submission

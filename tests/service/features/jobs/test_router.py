@@ -97,6 +97,48 @@ def test_bad_lines_of_an_upload_are_all_named_and_nothing_is_stored(client: Test
     assert client.get("/v1/jobs").json() == {"jobs": []}
 
 
+def test_a_csv_upload_is_the_same_job_as_json(client: TestClient) -> None:
+    table = "id,text\n" + "".join(f'{d["id"]},"{d["text"]}"\n' for d in DOCS)
+    response = client.post("/v1/jobs", files={"file": ("docs.csv", table.encode())}, data={"max_tokens": "3"})
+    assert response.status_code == 202, response.text
+    from_upload = wait_for(client, response.json()["id"])
+    from_json = wait_for(client, client.post("/v1/jobs", json={"documents": DOCS, "max_tokens": 3}).json()["id"])
+    assert result_lines(client, from_upload["id"]) == result_lines(client, from_json["id"])
+
+
+def test_bad_rows_of_a_csv_upload_are_named_by_row(client: TestClient) -> None:
+    table = b"id,text\nok,fine text\nbroken\n,no id\nok,again\n"
+    response = client.post("/v1/jobs", files={"file": ("docs.csv", table)})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_documents"
+    assert error["message"] == "4 bad rows; nothing was stored (row 2, 3, 4, 5)"
+    assert error["position_is"] == "row number, from 1"
+    assert [(p["position"], p["code"], p["message"]) for p in error["problems"]] == [
+        (2, "duplicate_id", "id 'ok' appears more than once"),
+        (3, "invalid_line", "row 3 has 1 cells; the header has 2"),
+        (4, "invalid_line", "row 4 has an empty `id`"),
+        (5, "duplicate_id", "id 'ok' appears more than once"),
+    ]
+    assert client.get("/v1/jobs").json() == {"jobs": []}
+
+
+def test_a_csv_upload_without_a_text_column_is_refused(client: TestClient) -> None:
+    response = client.post("/v1/jobs", files={"file": ("docs.csv", b"id,body\na,words\n")})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and error["param"] == "file"
+    message = "the uploaded file cannot be read as CSV: the CSV header has no `text` (or `document`) column"
+    assert error["message"] == message
+
+
+def test_an_upload_not_named_csv_is_read_as_jsonl(client: TestClient) -> None:
+    response = client.post("/v1/jobs", files={"file": ("docs", b"id,text\na,words\n")})
+    assert response.status_code == 422
+    problems = response.json()["error"]["problems"]
+    assert [(p["position"], p["code"]) for p in problems] == [(1, "invalid_line"), (2, "invalid_line")]
+
+
 def test_bad_documents_of_a_json_job_are_all_named(client: TestClient, settings: Settings) -> None:
     documents = [
         {"id": "x", "text": "fine"},
