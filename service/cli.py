@@ -28,7 +28,6 @@ from service.cli_options import (
     MinTokens,
     NoRepeatNgramSize,
     NumBeams,
-    OptionFlags,
     Query,
     Sentences,
     Truncation,
@@ -122,20 +121,7 @@ def summarize(
 ) -> None:
     """Summarize one document and print the summary."""
     text = sys.stdin.read() if file == "-" else read_text(Path(file))
-    flags = OptionFlags(
-        length=length,
-        max_tokens=max_tokens,
-        min_tokens=min_tokens,
-        num_beams=num_beams,
-        length_penalty=length_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
-        sentences=sentences,
-        format=format,
-        query=query,
-        truncation=truncation,
-        grounding=grounding,
-    )
-    options = options_or_exit(flags)
+    options = options_or_exit(locals())  # the summary options among the flags (models/options.py)
     summarizer = load_summarizer(model)
     printer = _StreamPrinter() if stream and not as_json else None
     try:
@@ -207,20 +193,7 @@ def batch(
     _check_output(output, resume, force)
     _check_engine(engine, ray_address is not None or workers is not None or gpus_per_worker is not None)
     settings = cli_settings()
-    flags = OptionFlags(
-        length=length,
-        max_tokens=max_tokens,
-        min_tokens=min_tokens,
-        num_beams=num_beams,
-        length_penalty=length_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
-        sentences=sentences,
-        format=format,
-        query=query,
-        truncation=truncation,
-        grounding=grounding,
-    )
-    options = options_or_exit(flags)
+    options = options_or_exit(locals())  # the summary options among the flags (models/options.py)
     started = time.perf_counter()
     summarizer = load_summarizer(model) if engine == "local" else None  # on Ray, every worker loads its own
     if summarizer is not None:

@@ -18,7 +18,6 @@ from service.cli_options import (
     MinTokens,
     NoRepeatNgramSize,
     NumBeams,
-    OptionFlags,
     Sentences,
     Truncation,
     options_or_exit,
@@ -67,17 +66,7 @@ def evaluate_command(
         records = load_eval_records(data, limit)
     except ValueError as exc:
         fail(str(exc))
-    flags = OptionFlags(
-        length=length,
-        max_tokens=max_tokens,
-        min_tokens=min_tokens,
-        num_beams=num_beams,
-        length_penalty=length_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
-        sentences=sentences,
-        truncation=truncation,
-    )
-    options = options_or_exit(flags)
+    options = options_or_exit(locals())  # the summary options among the flags (models/options.py)
     summarizer = load_summarizer(model)
     try:
         report = evaluate(summarizer, records, options, batch_size=batch_size or cli_settings().batch_size)

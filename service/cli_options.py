@@ -7,8 +7,7 @@ the CLI takes every option the HTTP API takes, with the same bounds
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import typer
@@ -56,45 +55,13 @@ Truncation = Annotated[str, flag("truncation")]
 Grounding = Annotated[bool | None, flag("grounding")]
 
 
-@dataclass(frozen=True, slots=True)
-class OptionFlags:
-    """The flags' values as given on the command line."""
-
-    length: str | None = None
-    max_tokens: int | None = None
-    min_tokens: int | None = None
-    num_beams: int | None = None
-    length_penalty: float | None = None
-    no_repeat_ngram_size: int | None = None
-    sentences: int | None = None
-    format: str = "paragraph"
-    query: str | None = None
-    truncation: str = "chunk"
-    grounding: bool | None = None
-
-    def to_options(self) -> SummaryOptions:
-        """The options, checked against their bounds (``InvalidOption`` names the field at fault)."""
-        options = SummaryOptions(
-            length=self.length,  # type: ignore[arg-type]  # checked just below
-            max_tokens=self.max_tokens,
-            min_tokens=self.min_tokens,
-            num_beams=self.num_beams,
-            length_penalty=self.length_penalty,
-            no_repeat_ngram_size=self.no_repeat_ngram_size,
-            sentences=self.sentences,
-            format=self.format,  # type: ignore[arg-type]
-            query=self.query,
-            truncation=self.truncation,  # type: ignore[arg-type]
-            grounding=self.grounding,
-        )
-        check_options(options)
-        return options
-
-
-def options_or_exit(flags: OptionFlags) -> SummaryOptions:
-    """The options, or exit 2 naming the flag at fault."""
+def options_or_exit(flags: Mapping[str, Any]) -> SummaryOptions:
+    """The summary options among a command's flags (pass its ``locals()``: other names are ignored), checked
+    against their bounds; exit 2 naming the flag at fault."""
     try:
-        return flags.to_options()
+        options = SummaryOptions(**{name: flags[name] for name in OPTIONS if name in flags})
+        check_options(options)
     except InvalidOption as exc:
         name = OPTIONS[exc.param].flag if exc.param in OPTIONS else "an option"
         fail(f"{name}: {exc.message}")
+    return options
