@@ -19,6 +19,7 @@ from service.engine import Engine
 from service.errors import Overloaded
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER
+from tests.service.asgi import summarize_scope
 from tests.service.engine_helpers import GatedSummarizer, hold, make_engine, queued
 
 pytestmark = pytest.mark.anyio
@@ -104,25 +105,6 @@ async def test_unsupported_options_and_unavailable_models_fail_the_whole_request
         engine.close()
 
 
-def _summarize_scope(payload: bytes) -> dict[str, Any]:
-    """The ASGI scope of a POST /v1/summarize with a JSON body of ``payload``."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/summarize",
-        "raw_path": b"/v1/summarize",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        "client": ("127.0.0.1", 1234),
-        "server": ("docsum", 80),
-        "state": {},
-    }
-
-
 async def test_http_429_has_retry_after_and_a_disconnected_client_loses_its_work() -> None:
     fake = GatedSummarizer()
     registry = ModelRegistry(BUILTIN_MODELS)
@@ -157,7 +139,7 @@ async def test_http_429_has_retry_after_and_a_disconnected_client_loses_its_work
             async def send(message: dict[str, Any]) -> None:
                 sent.append(message)
 
-            scope = _summarize_scope(payload)
+            scope = summarize_scope(payload)
             fake.release()  # let the held call and the queued request finish, then hold the model again
             assert (await first).status_code == 200
             await held

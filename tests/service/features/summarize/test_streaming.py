@@ -17,6 +17,7 @@ from service.deps import context_of
 from service.engine import Engine
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER
+from tests.service.asgi import summarize_scope
 from tests.service.engine_helpers import HOLD, GatedSummarizer, hold, queued
 
 
@@ -116,25 +117,6 @@ class _StreamingGate(GatedSummarizer):
         return super().summarize(texts, options)
 
 
-def _scope(payload: bytes) -> dict[str, Any]:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/summarize",
-        "raw_path": b"/v1/summarize",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1234),
-        "server": ("docsum", 80),
-        "state": {},
-    }
-
-
 @pytest.mark.anyio
 async def test_a_full_queue_refuses_a_stream_with_429_and_retry_after() -> None:
     fake = _StreamingGate()
@@ -181,7 +163,7 @@ async def test_a_client_that_leaves_mid_stream_leaves_no_pending_task() -> None:
             leave.set()  # the first event arrived; the model is still held: the client goes
 
     try:
-        await asyncio.wait_for(app(_scope(payload), receive, send), 10)
+        await asyncio.wait_for(app(summarize_scope(payload), receive, send), 10)
         assert sent[0]["status"] == 200
         await asyncio.sleep(0.05)
         # Before, the task waiting for the next event stayed pending: "Task was destroyed but it is pending!".
