@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.acceleration import NOT_APPLICABLE
 from models.catalog import BUILTIN_MODELS, ModelRegistry
 from models.runner import Document
 from models.types import EventSink, ModelKind, Summary, SummaryOptions
@@ -39,6 +40,7 @@ class SleepingModel:
 
     kind: ModelKind = "seq2seq"
     name = "sleeper"
+    acceleration = NOT_APPLICABLE
     max_input_tokens = 1024
 
     def __init__(self, args: argparse.Namespace) -> None:

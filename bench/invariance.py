@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.catalog import BUILTIN_MODELS, ModelRegistry
+from models.generator import TransformersGenerator
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
 from models.types import SummaryOptions
@@ -39,7 +40,9 @@ def texts_for(requests: int, source: Path | None, seed: int = 0) -> list[str]:
     return [rng.choice(articles)[: rng.randint(200, 1500)] for _ in range(requests)]
 
 
-async def matches(summarizer: Seq2SeqSummarizer, texts: list[str], clients: int, options: SummaryOptions) -> int:
+async def matches(
+    summarizer: Seq2SeqSummarizer[TransformersGenerator], texts: list[str], clients: int, options: SummaryOptions
+) -> int:
     registry = ModelRegistry(BUILTIN_MODELS, loader=lambda spec: summarizer)
     registry.add(summarizer)
     engine = Engine(registry, batch_size=16, batch_wait_ms=10, queue_size=4096)

@@ -78,7 +78,7 @@ def measure(name: str, checkpoint: Path, texts: list[str], args: argparse.Namesp
 
     log(f"loading {checkpoint.name} ...")
     summarizer = Seq2SeqSummarizer.load(name, str(checkpoint), LoadSettings())
-    model = summarizer.model
+    model = summarizer.generator.model
     if "forward" not in vars(model):
         raise SystemExit(f"{name}: decoding steps are not scripted here (int8 on a CPU with VNNI only)")
     scripted_forward = model.forward

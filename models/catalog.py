@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from models.acceleration import NOT_APPLICABLE, Acceleration
 from models.backends import ModelSpec, backend_for_source, backend_named
 from models.errors import ModelError, ModelUnavailable, UnknownModel
 from models.loading import LoadSettings, is_local_source
@@ -182,9 +181,7 @@ class ModelRegistry:
         loaded = self._loaded.get(name)
         reason = None if loaded else self._why_not(name)
         state: State = "loaded" if loaded else "unavailable" if reason is not None else "not_loaded"
-        acceleration: Acceleration | None = getattr(loaded, "acceleration", None) if loaded else None
-        if loaded and acceleration is None:
-            acceleration = NOT_APPLICABLE
+        acceleration = loaded.acceleration if loaded else None
         return ModelStatus(
             name=name,
             kind=spec.kind,

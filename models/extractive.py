@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from models.acceleration import NOT_APPLICABLE, Acceleration
 from models.errors import InvalidInput, TooManySentences, UnsupportedOption
 from models.options import check_options as check_bounds
 from models.planning import estimate_tokens
@@ -91,6 +92,7 @@ class ExtractiveSummarizer:
     """
 
     kind: ModelKind = "extractive"
+    acceleration: Acceleration = NOT_APPLICABLE  # no speed paths to take
 
     def __init__(
         self,

@@ -203,6 +203,8 @@ def complete_special_tokens(model: Any, tokenizer: Any, source: str) -> None:
     from a bare model may keep ``decoder_start_token_id`` in its model config alone, and a
     tokenizer may have no pad token (padding is masked out, so the end-of-sequence token
     serves). Raises ``ModelUnavailable`` where no decoder start token can be found at all.
+    ``model``: anything with a ``config`` and a ``generation_config`` (a transformers model, a
+    ``models.generator.Seq2SeqGenerator``); its ``generation_config`` is completed in place.
     """
     generation, config = model.generation_config, model.config
     for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):

@@ -2,31 +2,37 @@
 
 transformers 5 removed ``pipeline("summarization")``; this is its replacement,
 split like a pipeline into pure steps: ``preprocess`` (prefix, tokenize, head
-truncation with the full count kept), ``forward`` (``generate``) and
+truncation with the full count kept), ``forward`` (the generator's ``generate``) and
 ``postprocess`` (decode, count, render). Defaults come from the checkpoint:
 its ``generation_config`` and ``task_specific_params["summarization"]`` (T5's
 ``summarize: `` prefix lives there); request options override them.
+
+The pipeline runs no model itself: it is given a generator (``models.generator``), a
+transformers model (:meth:`Seq2SeqSummarizer.load`) or another backend's
+(``models.backends.ctranslate2``), and calls it with the same keyword arguments.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
 from transformers import TextStreamer
 from transformers.generation.streamers import BaseStreamer
 
-from models._speed import PLAIN, SpeedPlan
 from models.errors import InputTooLong, UnsupportedOption
+from models.generator import ModelInputs, Seq2SeqGenerator, TransformersGenerator
 from models.grounding import attach_grounding
 from models.loading import LoadSettings, load_model_and_tokenizer
 from models.longdoc import plan_documents, reindexed, summarize_in_chunks
 from models.options import check_options as check_bounds
 from models.text import render, split_sentences
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
+
+if TYPE_CHECKING:
+    from models.acceleration import Acceleration
 
 # Summary lengths in generated tokens for the ``length`` presets: (min, max).
 LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
@@ -38,29 +44,20 @@ LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
 _NO_LIMIT = 1_000_000
 _BEAM_ONLY_KEYS = ("early_stopping", "length_penalty", "num_beam_groups", "diversity_penalty")
 
-
-@dataclass(frozen=True, slots=True)
-class ModelInputs:
-    """The tokenized batch and, per document, its full length and whether it was cut."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    input_tokens: tuple[int, ...]
-    truncated: tuple[bool, ...]
+G = TypeVar("G", bound=Seq2SeqGenerator)
 
 
-class Seq2SeqSummarizer:
-    """One loaded checkpoint. Thread-safe: a lock keeps one batch in flight, since
-    fast tokenizers fail with "Already borrowed" when two threads share them."""
+class Seq2SeqSummarizer(Generic[G]):
+    """One loaded checkpoint: its generator (``G``) and tokenizer. Thread-safe: a lock keeps one batch
+    in flight, since fast tokenizers fail with "Already borrowed" when two threads share them."""
 
     kind: ModelKind = "seq2seq"
 
     def __init__(
         self,
         name: str,
-        model: Any,
+        generator: G,
         tokenizer: Any,
-        device: torch.device,
         *,
         chunk_overlap_tokens: int = 0,
         map_batch_tokens: int = 16_384,
@@ -73,40 +70,42 @@ class Seq2SeqSummarizer:
         self.chunk_overlap_tokens = chunk_overlap_tokens
         self.map_batch_tokens = map_batch_tokens
         self.max_chunks = max_chunks
-        self.model = model
+        self.generator = generator
         self.tokenizer = tokenizer
-        self.device = device
-        # How generate runs (docsum's speed paths, models._speed), and which engaged as checked at load.
-        self.speed: SpeedPlan = PLAIN
-        self.acceleration = PLAIN.report  # models.acceleration: shown in GET /v1/models
         # Reentrant: a call may run another between its decoding steps (models.yielding), on this thread.
         self._lock = threading.RLock()
-        summarization = (getattr(model.config, "task_specific_params", None) or {}).get("summarization", {})
+        config, generation_config = generator.config, generator.generation_config
+        summarization = (getattr(config, "task_specific_params", None) or {}).get("summarization", {})
         self.prefix: str = summarization.get("prefix", "")
         self.task_defaults: dict[str, Any] = {k: v for k, v in summarization.items() if k != "prefix"}
-        self._max_input_tokens = _input_window(model.config, tokenizer)
-        self.max_output_tokens = _output_window(model.config)
-        default_length = self.task_defaults.get("max_length") or model.generation_config.max_length
+        self._max_input_tokens = _input_window(config, tokenizer)
+        self.max_output_tokens = _output_window(config)
+        default_length = self.task_defaults.get("max_length") or generation_config.max_length
         # max_length counts the decoder start token; checkpoints without one get a news-summary length.
         default_new = default_length - 1 if default_length else 128
         self.default_max_new_tokens: int = _clamp(default_new, self.max_output_tokens)
 
-    @classmethod
-    def load(cls, name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer:
+    @staticmethod
+    def load(name: str, source: str, settings: LoadSettings | None = None) -> Seq2SeqSummarizer[TransformersGenerator]:
+        """A Hugging Face checkpoint (hub id or directory) run by transformers: the default backend."""
         settings = settings or LoadSettings()
         model, tokenizer, device, plan = load_model_and_tokenizer(source, settings)
-        summarizer = cls(name, model, tokenizer, device, max_chunks=settings.limits.max_chunks)
-        summarizer.speed, summarizer.acceleration = plan, plan.report
-        return summarizer
+        generator = TransformersGenerator(model, device, plan)
+        return Seq2SeqSummarizer(name, generator, tokenizer, max_chunks=settings.limits.max_chunks)
 
     @property
     def max_input_tokens(self) -> int:
         return self._max_input_tokens
 
     @property
+    def acceleration(self) -> Acceleration:
+        """The generator's speed paths (``models.acceleration``), shown in GET /v1/models."""
+        return self.generator.acceleration
+
+    @property
     def default_num_beams(self) -> int:
         """The checkpoint's beam width; 1 where its generation_config does not say."""
-        return int(self.model.generation_config.num_beams or 1)
+        return int(self.generator.generation_config.num_beams or 1)
 
     def rows_per_document(self, options: SummaryOptions) -> int:
         """Decoder rows per document in a call: the beam width these options give."""
@@ -216,15 +215,8 @@ class Seq2SeqSummarizer:
     def forward(
         self, inputs: ModelInputs, generation_kwargs: dict[str, Any], streamer: BaseStreamer | None = None
     ) -> torch.Tensor:
-        if streamer is not None and generation_kwargs.get("num_beams", self.default_num_beams) > 1:
-            streamer = None  # transformers streams greedy and sampled search only
-        input_ids = inputs.input_ids.to(self.device)
-        attention_mask = inputs.attention_mask.to(self.device)
-        # Background work pauses for urgent work after each decoding step and encoder layer.
-        with torch.inference_mode():
-            return self.speed.generate(
-                self.model, input_ids, attention_mask, streamer=streamer, **generation_kwargs
-            ).cpu()
+        """The generator's token ids for the batch (on the CPU, laid out as ``generate`` lays them out)."""
+        return self.generator.generate(inputs, generation_kwargs, streamer)
 
     def postprocess(self, generated: torch.Tensor, inputs: ModelInputs, options: SummaryOptions) -> list[Summary]:
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
@@ -251,19 +243,19 @@ class Seq2SeqSummarizer:
         if max_tokens is not None:
             max_tokens = _clamp(max_tokens, self.max_output_tokens)
             kwargs["max_length"] = max_tokens + 1
-            checkpoint_min = kwargs.get("min_length", self.model.generation_config.min_length) or 0
+            checkpoint_min = kwargs.get("min_length", self.generator.generation_config.min_length) or 0
             if min_tokens is None and checkpoint_min > max_tokens + 1:
                 min_tokens = max_tokens  # a checkpoint minimum above the new maximum would override it
         if min_tokens is not None:
             kwargs["min_length"] = (min_tokens if max_tokens is None else min(min_tokens, max_tokens)) + 1
-        elif "max_length" not in kwargs and self.model.generation_config.max_length is None:
+        elif "max_length" not in kwargs and self.generator.generation_config.max_length is None:
             kwargs["max_length"] = self.default_max_new_tokens + 1  # else transformers' 20, with a warning
         for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
             value = getattr(options, name)
             if value is not None:
                 kwargs[name] = value
         if kwargs.get("num_beams", self.default_num_beams) == 1:
-            _drop_beam_only_settings(kwargs, self.model.generation_config)
+            _drop_beam_only_settings(kwargs)
         return kwargs
 
     def _streamer(self, on_event: EventSink | None, batch_size: int) -> BaseStreamer | None:
@@ -305,13 +297,13 @@ def _render_generated(text: str, options: SummaryOptions) -> str:
     return " ".join(text.split())
 
 
-def _drop_beam_only_settings(kwargs: dict[str, Any], config: Any) -> None:
-    """Greedy search: unset beam-search settings rather than let transformers warn about them."""
+def _drop_beam_only_settings(kwargs: dict[str, Any]) -> None:
+    """Greedy search: unset beam-search settings rather than let transformers warn about them
+    (the checkpoint's own values are overridden by these)."""
     for key in _BEAM_ONLY_KEYS:
         kwargs.pop(key, None)
     kwargs["early_stopping"] = False
     kwargs["length_penalty"] = 1.0
-    del config  # the checkpoint's own values are overridden by the kwargs above
 
 
 def _clamp(value: int, limit: int | None) -> int:

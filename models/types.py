@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from models.acceleration import Acceleration
 from models.grounding_result import Grounding
 
 LengthPreset = Literal["short", "medium", "long"]
@@ -133,6 +134,12 @@ class Summarizer(Protocol):
 
     @property
     def max_input_tokens(self) -> int | None: ...
+
+    @property
+    def acceleration(self) -> Acceleration:
+        """Which of docsum's speed paths its model calls take, checked at load (``models.acceleration``;
+        shown in GET /v1/models): ``NOT_APPLICABLE`` for a summarizer with none."""
+        ...
 
     def check_options(self, options: SummaryOptions) -> None: ...
 

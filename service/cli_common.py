@@ -8,7 +8,6 @@ from typing import NoReturn
 
 import typer
 
-from models.acceleration import NOT_APPLICABLE, Acceleration
 from models.catalog import load_by_name_or_source
 from models.errors import ModelError
 from models.types import Summarizer
@@ -42,7 +41,7 @@ def load_summarizer(model: str | None) -> Summarizer:
 
 def loaded_line(summarizer: Summarizer) -> str:
     """Which speed paths the model runs (models.acceleration), for the operator's eye."""
-    acceleration: Acceleration = getattr(summarizer, "acceleration", NOT_APPLICABLE)
+    acceleration = summarizer.acceleration
     if acceleration.accelerated:
         return f"{summarizer.name}: accelerated ({', '.join(acceleration.engaged)}), loaded"
     return f"{summarizer.name}: not accelerated ({acceleration.reason}), loaded"

@@ -26,7 +26,7 @@ def convert(
     force: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
 ) -> None:
     """Convert a seq2seq checkpoint for the CTranslate2 backend (serve it with --model NAME=ct2:OUTPUT)."""
-    from models.ctranslate2_backend import ctranslate2_missing
+    from models.backends.ctranslate2 import ctranslate2_missing
 
     if quantization not in QUANTIZATIONS:
         fail(f"--quantization must be one of {', '.join(QUANTIZATIONS)}")
@@ -46,7 +46,7 @@ def convert_checkpoint(source: str, output: Path, *, quantization: str = "int8",
     from ctranslate2.converters import TransformersConverter
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-    from models.ctranslate2_backend import HF_SUBDIR
+    from models.backends.ctranslate2 import HF_SUBDIR
     from models.loading import check_local_checkpoint, is_local_source
 
     if is_local_source(source):

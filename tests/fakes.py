@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from models.acceleration import NOT_APPLICABLE
 from models.errors import InputTooLong, UnsupportedOption
 from models.text import count_words, render
 from models.types import EventSink, ProgressEvent, Summary, SummaryOptions, TokenEvent
@@ -17,6 +18,7 @@ class FakeSummarizer:
     ``max_input_tokens`` words with truncation "error" is refused (InputTooLong), as a seq2seq model does."""
 
     kind = "seq2seq"
+    acceleration = NOT_APPLICABLE
 
     def __init__(self, name: str = "fake", max_input_tokens: int = 50) -> None:
         self.name = name

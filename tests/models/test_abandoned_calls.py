@@ -28,7 +28,7 @@ def count_decoder_calls(model: Seq2SeqSummarizer) -> list[int]:
         with lock:
             calls[0] += 1
 
-    model.model.get_decoder().register_forward_hook(hook)
+    model.generator.model.get_decoder().register_forward_hook(hook)
     return calls
 
 
@@ -62,7 +62,7 @@ def test_a_call_in_parts_stops_every_part_before_it_returns(tiny_bart_dir: Path)
     """int8 on CPU: one part per thread on worker threads (scripted decoding steps: counted at the pause
     points themselves); none may still run once the call has raised."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert model.speed.generates_in_parts
+    assert model.generator.speed.generates_in_parts
     asked = [0]
     lock = threading.Lock()
 

@@ -58,7 +58,7 @@ def test_a_fast_path_that_stops_engaging_is_reported_and_undone(
     assert acceleration.reason is not None and "cache" in acceleration.reason  # the arguments it saw
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and "not fully accelerated" in warnings[0].getMessage()
-    assert "forward" not in summarizer.model.__dict__  # transformers' own forward again
+    assert "forward" not in summarizer.generator.model.__dict__  # transformers' own forward again
     [summary] = summarizer.summarize([CORPUS[0]], SummaryOptions(max_tokens=6, num_beams=1))
     assert summary.summary
 
@@ -81,7 +81,7 @@ def test_turned_off_a_model_is_transformers_own_in_fp32(
     monkeypatch.setattr(attention, "register", _refuse)  # AttentionInterface.register
     directory = str(request.getfixturevalue(checkpoint))
     summarizer = Seq2SeqSummarizer.load("tiny", directory, LoadSettings(dtype="float32", accelerate=False))
-    model = summarizer.model
+    model = summarizer.generator.model
     assert replaced_methods(model) == [] and _docsum_attributes(model) == []
     assert model.config._attn_implementation == "sdpa"
     acceleration = summarizer.acceleration
@@ -102,9 +102,9 @@ def test_turned_off_int8_is_torchs_own_dynamic_quantization(
 ) -> None:
     monkeypatch.setattr(plan, "keep_large_blocks_on_the_heap", _refuse)
     summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8", accelerate=False))
-    linears = [module for module in summarizer.model.modules() if type(module).__name__.endswith("Linear")]
+    linears = [module for module in summarizer.generator.model.modules() if type(module).__name__.endswith("Linear")]
     assert linears and all(type(module) is DynamicQuantizedLinear for module in linears)  # not per-row scaled
-    assert replaced_methods(summarizer.model) == [] and _docsum_attributes(summarizer.model) == []
-    assert not summarizer.acceleration.accelerated and not summarizer.speed.generates_in_parts
+    assert replaced_methods(summarizer.generator.model) == [] and _docsum_attributes(summarizer.generator.model) == []
+    assert not summarizer.acceleration.accelerated and not summarizer.generator.speed.generates_in_parts
     [summary] = summarizer.summarize([CORPUS[0]], SummaryOptions(max_tokens=6, num_beams=1))
     assert summary.summary

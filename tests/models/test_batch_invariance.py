@@ -103,7 +103,7 @@ def _greedy_logits(summarizer: Seq2SeqSummarizer, documents: list[str]) -> torch
     inputs = summarizer.preprocess(documents)
     kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=1, max_tokens=10, min_tokens=10))
     with torch.inference_mode():
-        out = summarizer.model.generate(
+        out = summarizer.generator.model.generate(
             input_ids=inputs.input_ids,
             attention_mask=inputs.attention_mask,
             output_logits=True,
@@ -147,8 +147,8 @@ def test_a_documents_summary_is_the_same_alone_and_in_any_batch(
 
 def test_float32_without_batch_invariance_is_transformers_own(tiny_bart_dir: Path) -> None:
     plain = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32", batch_invariant=False))
-    assert plain.model.config._attn_implementation == "sdpa"
+    assert plain.generator.model.config._attn_implementation == "sdpa"
     invariant = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32"))
-    assert invariant.model.config._attn_implementation != "sdpa"
+    assert invariant.generator.model.config._attn_implementation != "sdpa"
     options = SummaryOptions(num_beams=2, max_tokens=8)
     assert invariant.summarize(DOCUMENTS, options) == plain.summarize(DOCUMENTS, options)  # to fp32 rounding

@@ -19,7 +19,7 @@ from tests.checkpoints import CORPUS
 
 pytest.importorskip("ctranslate2")
 
-from models.ctranslate2_backend import CTranslate2Summarizer
+from models.backends.ctranslate2 import CTranslate2Generator, load_ctranslate2
 from service.cli_convert import convert_checkpoint
 
 TEXTS = [*CORPUS[:6], " ".join(CORPUS)]  # the last one is cut to the window
@@ -49,7 +49,7 @@ def test_float32_greedy_output_equals_transformers(
     if options.num_beams is None:
         options = SummaryOptions(max_tokens=options.max_tokens, min_tokens=options.min_tokens, num_beams=1)
     reference = Seq2SeqSummarizer.load("hf", str(tiny_bart_dir), LoadSettings(dtype="float32"))
-    ct2 = CTranslate2Summarizer.load("ct2", str(converted["float32"]), LoadSettings(dtype="float32"))
+    ct2 = load_ctranslate2("ct2", str(converted["float32"]), LoadSettings(dtype="float32"))
     assert ct2.max_input_tokens == reference.max_input_tokens
     assert ct2.summarize(TEXTS, options) == reference.summarize(TEXTS, options)
 
@@ -57,15 +57,21 @@ def test_float32_greedy_output_equals_transformers(
 def test_int8_stays_close(tiny_bart_dir: Path, converted: dict[str, Path]) -> None:
     options = SummaryOptions(num_beams=1, max_tokens=10)
     reference = Seq2SeqSummarizer.load("hf", str(tiny_bart_dir), LoadSettings(dtype="float32"))
-    ct2 = CTranslate2Summarizer.load("ct2", str(converted["int8"]), LoadSettings())
+    ct2 = load_ctranslate2("ct2", str(converted["int8"]), LoadSettings())
     expected, got = reference.summarize(TEXTS, options), ct2.summarize(TEXTS, options)
     assert [s.output_tokens for s in got] == [s.output_tokens for s in expected]
     assert [s.input_tokens for s in got] == [s.input_tokens for s in expected]
     assert sum(a.summary == b.summary for a, b in zip(got, expected, strict=True)) >= len(TEXTS) // 2
 
 
+def test_the_pipeline_runs_a_ctranslate2_generator(converted: dict[str, Path]) -> None:
+    ct2 = load_ctranslate2("ct2", str(converted["float32"]), LoadSettings(dtype="float32"))
+    assert type(ct2) is Seq2SeqSummarizer and isinstance(ct2.generator, CTranslate2Generator)
+    assert ct2.acceleration.engaged == ("ctranslate2",) and ct2.acceleration.accelerated
+
+
 def test_beam_search_uses_the_checkpoint_defaults(converted: dict[str, Path]) -> None:
-    ct2 = CTranslate2Summarizer.load("ct2", str(converted["float32"]), LoadSettings(dtype="float32"))
+    ct2 = load_ctranslate2("ct2", str(converted["float32"]), LoadSettings(dtype="float32"))
     [summary] = ct2.summarize([CORPUS[0]], SummaryOptions())  # 2 beams, at most 19 new tokens
     assert summary.summary and 1 <= summary.output_tokens <= 19
 

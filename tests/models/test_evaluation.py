@@ -8,6 +8,7 @@ import pytest
 from rouge_score import rouge_scorer
 from rouge_score.tokenizers import DefaultTokenizer
 
+from models.acceleration import NOT_APPLICABLE
 from models.errors import InvalidInput
 from models.evaluation import (
     LEAD3,
@@ -153,6 +154,7 @@ class Lead3Model:
 
     name = "fake-lead"
     kind: ModelKind = "extractive"
+    acceleration = NOT_APPLICABLE
 
     @property
     def max_input_tokens(self) -> int | None:

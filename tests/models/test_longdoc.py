@@ -43,13 +43,13 @@ def bart(tiny_bart_dir: Path) -> Seq2SeqSummarizer:
 def generate_calls(bart: Seq2SeqSummarizer, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """(batch size, input length) of every call into the model."""
     calls: list[tuple[int, int]] = []
-    original = bart.model.generate
+    original = bart.generator.model.generate
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         calls.append(tuple(kwargs["input_ids"].shape))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(bart.model, "generate", recording)
+    monkeypatch.setattr(bart.generator.model, "generate", recording)
     return calls
 
 

@@ -10,11 +10,13 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+from models.acceleration import NOT_APPLICABLE
 from models.catalog import build_catalog, load_by_name_or_source, parse_model_entry
 from models.errors import UnsafeCheckpoint, UnsupportedOption
+from models.generator import ModelInputs
 from models.loading import LoadSettings
 from models.seq2seq import Seq2SeqSummarizer
-from models.types import SummaryOptions
+from models.types import Summarizer, SummaryOptions
 from tests.checkpoints import build_bin_only_checkpoint
 
 FP32 = LoadSettings(device="cpu", dtype="float32")
@@ -95,6 +97,33 @@ def test_t5_uses_task_prefix_and_task_defaults(t5: Seq2SeqSummarizer, tiny_t5_di
     assert torch.equal(ours, theirs)
 
 
+class ScriptedGenerator:
+    """A generator that is no model: it answers every document with the same token ids."""
+
+    acceleration = NOT_APPLICABLE
+
+    def __init__(self, config: Any, generation_config: Any, row: list[int]) -> None:
+        self.config, self.generation_config, self.row = config, generation_config, row
+        self.calls: list[tuple[int, dict[str, Any]]] = []
+
+    def generate(self, inputs: ModelInputs, generation_kwargs: dict[str, Any], streamer: Any = None) -> torch.Tensor:
+        self.calls.append((len(inputs.input_ids), dict(generation_kwargs)))
+        return torch.tensor([self.row] * len(inputs.input_ids))
+
+
+def test_the_pipeline_runs_whatever_generator_it_is_given(bart: Seq2SeqSummarizer) -> None:
+    config, generation_config = bart.generator.config, bart.generator.generation_config
+    ids = bart.tokenizer("The bridge opened.")["input_ids"]
+    generator = ScriptedGenerator(config, generation_config, [generation_config.decoder_start_token_id, *ids])
+    scripted = Seq2SeqSummarizer("scripted", generator, bart.tokenizer)
+    assert isinstance(scripted, Summarizer) and scripted.acceleration is NOT_APPLICABLE
+    assert scripted.max_input_tokens == bart.max_input_tokens
+    options = SummaryOptions(max_tokens=9, num_beams=1)
+    summaries = scripted.summarize(TEXTS, options)
+    assert generator.calls == [(len(TEXTS), bart.generation_kwargs(options))]
+    assert [(s.summary, s.output_tokens) for s in summaries] == [("The bridge opened.", len(ids))] * len(TEXTS)
+
+
 @pytest.mark.parametrize("num_beams", [1, 2])
 @pytest.mark.parametrize("model_name", ["bart", "t5", "flan_t5", "pegasus"])
 def test_batch_equals_one_by_one(request: pytest.FixtureRequest, model_name: str, num_beams: int) -> None:
@@ -173,6 +202,6 @@ def test_cli_style_loading_by_path_and_by_catalog_name(tiny_bart_dir: Path) -> N
 def test_auto_device_and_dtype_on_this_machine(tiny_bart_dir: Path) -> None:
     summarizer = Seq2SeqSummarizer.load("auto", str(tiny_bart_dir))
     expected = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    assert summarizer.device.type == expected.type
+    assert summarizer.generator.device.type == expected.type
     [summary] = summarizer.summarize(TEXTS[:1], SummaryOptions(max_tokens=5))
     assert summary.output_tokens > 0

@@ -65,16 +65,16 @@ def test_the_encoder_pass_pauses_too_with_the_same_outputs(tiny_bart_dir: Path) 
         pauses.append(bool(decoding))
 
     decoding: list[int] = []
-    original = model.model.get_decoder().forward
+    original = model.generator.model.get_decoder().forward
 
     def decoder(*args: object, **kwargs: object) -> object:
         decoding.append(1)
         return original(*args, **kwargs)
 
-    model.model.get_decoder().forward = decoder
+    model.generator.model.get_decoder().forward = decoder
     with between_steps(note):
         assert model.summarize(texts, options) == plain
-    layers = model.model.config.encoder_layers
+    layers = model.generator.model.config.encoder_layers
     assert pauses[:layers] == [False] * layers  # one pause after each encoder layer, before decoding
     assert pauses.count(True) >= 4  # then one after each of the 4 decoding steps
 
@@ -83,7 +83,7 @@ def test_the_encoder_pass_pauses_too_with_the_same_outputs(tiny_bart_dir: Path) 
 def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path, batch_invariant: bool) -> None:
     settings = LoadSettings(dtype="float32", batch_invariant=batch_invariant)
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), settings)
-    encoder = model.model.get_encoder()
+    encoder = model.generator.model.get_encoder()
     inputs = model.preprocess(CORPUS[:2])
     pauses = [0]
 
@@ -93,7 +93,7 @@ def test_every_encoder_layer_ends_in_a_pause_point(tiny_bart_dir: Path, batch_in
     with between_steps(count), torch.inference_mode():
         encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask)
     passes = 2 if batch_invariant else 1  # batch-invariant fp32 encodes one document at a time
-    assert pauses[0] == model.model.config.encoder_layers * passes
+    assert pauses[0] == model.generator.model.config.encoder_layers * passes
 
 
 def test_parts_park_together_and_the_callback_runs_alone_on_the_calling_thread() -> None:
@@ -202,7 +202,7 @@ def test_a_part_that_fails_still_lets_the_caller_go_on() -> None:
 def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart_dir: Path) -> None:
     """Background work split across single-threaded workers (int8 on CPU) parks all of them, serves, goes on."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert model.speed.generates_in_parts
+    assert model.generator.speed.generates_in_parts
     texts = CORPUS[:6]
     options = SummaryOptions(min_tokens=8, max_tokens=8)
     urgent_texts = CORPUS[6:9]
@@ -229,7 +229,7 @@ def test_a_batch_in_parts_pauses_for_urgent_work_with_the_same_outputs(tiny_bart
 def test_a_single_document_in_the_parts_path_still_pauses(tiny_bart_dir: Path) -> None:
     """One document: its encoder layers pause on the calling thread, its decoding steps on their worker."""
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert model.speed.generates_in_parts
+    assert model.generator.speed.generates_in_parts
     options = SummaryOptions(min_tokens=8, max_tokens=8)
     pauses = [0]
 
@@ -246,4 +246,4 @@ def test_a_single_document_in_the_parts_path_still_pauses(tiny_bart_dir: Path) -
                 assert model.summarize([CORPUS[0]], options) == plain
         finally:
             torch.set_num_threads(previous)
-        assert pauses[0] >= 8 + model.model.config.encoder_layers
+        assert pauses[0] >= 8 + model.generator.model.config.encoder_layers

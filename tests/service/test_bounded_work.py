@@ -67,7 +67,7 @@ def slow_tiny(tiny_bart_dir: Path) -> Seq2SeqSummarizer:
     model = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="float32"))
     model.max_chunks = None
     model.map_batch_tokens = 4 * model.max_input_tokens  # four chunks per map call: many calls
-    model.model.get_decoder().register_forward_hook(lambda *_: time.sleep(STEP_S))
+    model.generator.model.get_decoder().register_forward_hook(lambda *_: time.sleep(STEP_S))
     return model
 
 
@@ -106,7 +106,7 @@ async def test_an_abandoned_chunked_document_stops_at_its_next_step(slow_tiny: S
     calls = counting_calls(slow_tiny)
     document = " ".join(CORPUS * 4)
     started = threading.Event()
-    slow_tiny.model.get_decoder().register_forward_hook(lambda *_: started.set())
+    slow_tiny.generator.model.get_decoder().register_forward_hook(lambda *_: started.set())
     engine = engine_for(slow_tiny)
     try:
         waited = await abandon_and_time_the_next(engine, started, [document])
@@ -120,7 +120,7 @@ async def test_an_abandoned_chunked_document_stops_at_its_next_step(slow_tiny: S
 @pytest.mark.anyio
 async def test_an_abandoned_single_document_stops_at_its_next_step(slow_tiny: Seq2SeqSummarizer) -> None:
     started = threading.Event()
-    slow_tiny.model.get_decoder().register_forward_hook(lambda *_: started.set())
+    slow_tiny.generator.model.get_decoder().register_forward_hook(lambda *_: started.set())
     engine = engine_for(slow_tiny)
     options = SummaryOptions(min_tokens=60, max_tokens=60, num_beams=1)  # 60 slowed steps: 3 s left alone
     try:

@@ -74,5 +74,5 @@ def test_the_setting_reaches_the_loaded_model(monkeypatch: pytest.MonkeyPatch, t
     settings = Settings()
     summarizer = default_loader(settings.load_settings())(settings.catalog()["tiny"])
     assert isinstance(summarizer, Seq2SeqSummarizer)
-    per_row = type(summarizer.model.lm_head) is RowScaledInt8Linear
+    per_row = type(summarizer.generator.model.lm_head) is RowScaledInt8Linear
     assert per_row == (value == "true")

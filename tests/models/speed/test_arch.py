@@ -28,7 +28,7 @@ def test_the_fused_tanh_gelu_is_gelu_new_up_to_rounding() -> None:
 @pytest.mark.parametrize(("dtype", "fused"), [("int8", True), ("bfloat16", True), ("float32", False)])
 def test_flan_t5_gets_the_fused_gelu_but_not_in_fp32(tiny_flan_t5_dir: Path, dtype: DTypeName, fused: bool) -> None:
     summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_flan_t5_dir), LoadSettings(dtype=dtype))
-    activations = [module.act for module in summarizer.model.modules() if hasattr(module, "wi_0")]
+    activations = [module.act for module in summarizer.generator.model.modules() if hasattr(module, "wi_0")]
     assert len(activations) == 4  # two encoder and two decoder blocks
     expected = FusedTanhGelu if fused else NewGELUActivation
     assert all(type(act) is expected for act in activations)
@@ -42,7 +42,7 @@ def test_each_architecture_is_found_by_its_model_type(
     checkpoint: str, name: str, request: pytest.FixtureRequest
 ) -> None:
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), LoadSettings(dtype="float32"))
-    found = arch.architecture_of(summarizer.model)
+    found = arch.architecture_of(summarizer.generator.model)
     assert found is not None and found.name == name
 
 
@@ -56,8 +56,10 @@ def test_an_architecture_without_an_entry_gets_no_fast_path_and_says_so(
     acceleration = summarizer.acceleration
     assert not acceleration.accelerated and not acceleration.missing and not acceleration.engaged
     assert acceleration.reason is not None and "no fast path for bart models" in acceleration.reason
-    assert not summarizer.speed.generates_in_parts and summarizer.speed.scripted_steps is None
+    assert not summarizer.generator.speed.generates_in_parts and summarizer.generator.speed.scripted_steps is None
     # No speed path replaced a method; batch invariance (on by default) still blocks the float decoder's rows.
-    assert not {"forward", "_expand_inputs_for_generation", "_reorder_cache"} & set(replaced_methods(summarizer.model))
+    assert not {"forward", "_expand_inputs_for_generation", "_reorder_cache"} & set(
+        replaced_methods(summarizer.generator.model)
+    )
     [summary] = summarizer.summarize([CORPUS[0]], SummaryOptions(max_tokens=6, num_beams=2))
     assert summary.summary

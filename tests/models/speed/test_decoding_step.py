@@ -38,7 +38,7 @@ def _logits(
     inputs = summarizer.preprocess(documents)
     kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=tokens, min_tokens=tokens))
     with torch.inference_mode():
-        out = summarizer.model.generate(
+        out = summarizer.generator.model.generate(
             input_ids=inputs.input_ids,
             attention_mask=inputs.attention_mask,
             output_logits=True,
@@ -52,11 +52,11 @@ def _logits(
 def _logits_both_ways(summarizer: Seq2SeqSummarizer, documents: list[str], beams: int, tokens: int = 12) -> Any:
     """Tokens and logits with the scripted steps, then with transformers' own forward."""
     scripted = _logits(summarizer, documents, beams, tokens)
-    stepping = summarizer.model.__dict__.pop("forward")
+    stepping = summarizer.generator.model.__dict__.pop("forward")
     try:
         return scripted, _logits(summarizer, documents, beams, tokens)
     finally:
-        summarizer.model.forward = stepping
+        summarizer.generator.model.forward = stepping
 
 
 # post-norm and pre-norm layers; relu and gated-GELU T5 blocks, with relative positions and a tied or own head
@@ -74,7 +74,7 @@ def test_scripted_steps_give_the_same_logits_bit_for_bit(
 ) -> None:
     settings = LoadSettings(dtype="int8", batch_invariant=invariant)
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
-    assert summarizer.speed.scripted_steps is not None
+    assert summarizer.generator.speed.scripted_steps is not None
     assert steps_taken  # the warm-up at load already took it
     steps_taken.clear()
     (tokens, logits), (expected_tokens, expected_logits) = _logits_both_ways(summarizer, documents, beams)
@@ -103,7 +103,7 @@ def test_a_step_asking_for_attentions_goes_to_transformers(tiny_bart_dir: Path, 
     steps_taken.clear()
     with torch.inference_mode():
         inputs = summarizer.preprocess(PADDED[:2])
-        out = summarizer.model.generate(
+        out = summarizer.generator.model.generate(
             input_ids=inputs.input_ids,
             attention_mask=inputs.attention_mask,
             max_length=6,
@@ -121,9 +121,9 @@ def test_decoding_past_the_learned_positions_fails_as_transformers_does(
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), INT8)
     steps_taken.clear()
     inputs = summarizer.preprocess(PADDED[:1])
-    positions = summarizer.model.config.max_position_embeddings
+    positions = summarizer.generator.model.config.max_position_embeddings
     with torch.inference_mode(), pytest.raises(IndexError):
-        summarizer.model.generate(
+        summarizer.generator.model.generate(
             input_ids=inputs.input_ids,
             attention_mask=inputs.attention_mask,
             min_length=positions + 4,
@@ -140,5 +140,5 @@ def test_other_models_and_dtypes_keep_transformers_forward(
     checkpoint: str, settings: LoadSettings, request: pytest.FixtureRequest
 ) -> None:
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(checkpoint)), settings)
-    assert summarizer.speed.scripted_steps is None
-    assert "forward" not in vars(summarizer.model)
+    assert summarizer.generator.speed.scripted_steps is None
+    assert "forward" not in vars(summarizer.generator.model)

@@ -30,13 +30,13 @@ def test_shared_encoder_outputs_give_the_same_summaries(
 ) -> None:
     """fp32 with one encoder output per document (not per beam), sliced encoding, matmul decoding."""
     summarizer = Seq2SeqSummarizer.load("tiny", str(request.getfixturevalue(model_dir)), FP32)
-    assert summarizer.model.config._attn_implementation == "sdpa"  # fp32 keeps transformers' attention
+    assert summarizer.generator.model.config._attn_implementation == "sdpa"  # fp32 keeps transformers' attention
     options = SummaryOptions(num_beams=beams, max_tokens=16)
     expected = summarizer.summarize(SHORT + LONG, options)
-    summarizer.speed = fast_path(summarizer.model)  # CPU parts too
-    encode_in_slices(summarizer.model, max_tokens=40)  # a few documents per encoder call
-    assert summarizer.model.config._attn_implementation == NAME
-    assert "_expand_inputs_for_generation" in vars(summarizer.model)  # the beam-search probe passed
+    summarizer.generator.speed = fast_path(summarizer.generator.model)  # CPU parts too
+    encode_in_slices(summarizer.generator.model, max_tokens=40)  # a few documents per encoder call
+    assert summarizer.generator.model.config._attn_implementation == NAME
+    assert "_expand_inputs_for_generation" in vars(summarizer.generator.model)  # the beam-search probe passed
     assert summarizer.summarize(SHORT + LONG, options) == expected
 
 
@@ -60,7 +60,7 @@ _FORCED = {"max_length": 12, "min_length": 12, "no_repeat_ngram_size": 0}
 def _greedy_path(summarizer: Seq2SeqSummarizer) -> torch.Tensor:
     inputs = summarizer.preprocess(SHORT)
     with torch.inference_mode():
-        path: torch.Tensor = summarizer.model.generate(
+        path: torch.Tensor = summarizer.generator.model.generate(
             input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, num_beams=1, **_FORCED
         )
     return path
@@ -70,7 +70,7 @@ def _scores_along(summarizer: Seq2SeqSummarizer, path: torch.Tensor, beams: int)
     inputs = summarizer.preprocess(SHORT)
     forced = _ForcedPath(path.repeat_interleave(beams, 0))
     with torch.inference_mode():
-        summarizer.model.generate(
+        summarizer.generator.model.generate(
             input_ids=inputs.input_ids,
             attention_mask=inputs.attention_mask,
             logits_processor=LogitsProcessorList([forced]),
@@ -93,8 +93,8 @@ def test_scores_along_the_same_path_match_transformers(
     path = _greedy_path(reference)
     expected = _scores_along(reference, path, beams)
     summarizer = Seq2SeqSummarizer.load("tiny", directory, FP32)
-    fast_path(summarizer.model, int8=bf16)  # bf16 caches and attention; no int8 layers to script
-    encode_in_slices(summarizer.model, max_tokens=40)
+    fast_path(summarizer.generator.model, int8=bf16)  # bf16 caches and attention; no int8 layers to script
+    encode_in_slices(summarizer.generator.model, max_tokens=40)
     got = _scores_along(summarizer, path, beams)
     finite = torch.isfinite(expected)
     assert torch.equal(finite, torch.isfinite(got))
@@ -107,10 +107,10 @@ def test_scores_along_the_same_path_match_transformers(
 def test_sliced_encoding_equals_the_whole_batch(tiny_bart_dir: Path) -> None:
     summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), FP32)
     inputs = summarizer.preprocess(SHORT)
-    encoder = summarizer.model.get_encoder()
+    encoder = summarizer.generator.model.get_encoder()
     with torch.inference_mode():
         whole = encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).last_hidden_state
-        encode_in_slices(summarizer.model, max_tokens=2 * inputs.input_ids.shape[1])
+        encode_in_slices(summarizer.generator.model, max_tokens=2 * inputs.input_ids.shape[1])
         sliced = encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).last_hidden_state
     real = inputs.attention_mask.bool()  # padding positions are masked out of cross-attention
     torch.testing.assert_close(sliced[real], whole[real], atol=1e-5, rtol=1e-5)
@@ -120,26 +120,26 @@ def test_sliced_encoding_equals_the_whole_batch(tiny_bart_dir: Path) -> None:
 def test_generating_in_parts_gives_what_each_part_gives_alone(tiny_bart_dir: Path, beams: int) -> None:
     """Parts run concurrently, one single-threaded worker each, and are stitched back in the caller's order."""
     summarizer = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert summarizer.speed.generates_in_parts
+    assert summarizer.generator.speed.generates_in_parts
     inputs = summarizer.preprocess(SHORT)
     kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=9))
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
-        together = generate_in_parts(summarizer.model, inputs.input_ids, inputs.attention_mask, **kwargs)
+        together = generate_in_parts(summarizer.generator.model, inputs.input_ids, inputs.attention_mask, **kwargs)
         assert torch.get_num_threads() == 3
         torch.set_num_threads(1)
         alone: dict[int, torch.Tensor] = {}
         with torch.inference_mode():
             for part in balanced_parts(inputs.attention_mask, 3):
-                generated = summarizer.model.generate(
+                generated = summarizer.generator.model.generate(
                     input_ids=inputs.input_ids[part], attention_mask=inputs.attention_mask[part], **kwargs
                 )
                 alone.update(zip(part.tolist(), generated, strict=True))
     finally:
         torch.set_num_threads(threads)
     assert len(together) == len(SHORT)
-    pad = summarizer.model.generation_config.pad_token_id
+    pad = summarizer.generator.model.generation_config.pad_token_id
     for row, tokens in alone.items():
         assert torch.equal(together[row, : len(tokens)], tokens)
         assert bool((together[row, len(tokens) :] == pad).all())
@@ -174,7 +174,7 @@ def test_one_document_encodes_on_the_caller_and_decodes_on_a_worker(
     """The encoder pass uses the calling thread's team; the decoding steps run on one single-threaded worker."""
     directory = request.getfixturevalue(checkpoint)
     summarizer = Seq2SeqSummarizer.load("tiny", str(directory), LoadSettings(dtype="int8"))
-    model = summarizer.model
+    model = summarizer.generator.model
     inputs = summarizer.preprocess(SHORT[:1])
     kwargs = summarizer.generation_kwargs(SummaryOptions(num_beams=beams, max_tokens=9))
     ran_on: dict[str, set[str]] = {"encoder": set(), "decoder": set()}

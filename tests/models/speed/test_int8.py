@@ -26,8 +26,8 @@ def test_int8_runs_and_stays_close_to_fp32(model_dir: str, request: pytest.Fixtu
     directory = str(request.getfixturevalue(model_dir))
     fp32 = Seq2SeqSummarizer.load("tiny", directory, FP32)
     int8 = Seq2SeqSummarizer.load("tiny", directory, LoadSettings(dtype="int8"))
-    assert "RowScaledInt8Linear" in repr(int8.model)  # batch-invariant by default (models._speed.int8)
-    assert int8.model.config._attn_implementation == NAME
+    assert "RowScaledInt8Linear" in repr(int8.generator.model)  # batch-invariant by default (models._speed.int8)
+    assert int8.generator.model.config._attn_implementation == NAME
     options = SummaryOptions(num_beams=1, max_tokens=10)
     expected, got = fp32.summarize(SHORT, options), int8.summarize(SHORT, options)
     assert [s.output_tokens for s in got] == [s.output_tokens for s in expected]

@@ -36,8 +36,8 @@ def _read_advice(model: torch.nn.Module) -> set[bool]:
 def test_an_int8_model_reads_its_mapped_embedding_a_page_at_a_time(tiny_bart_dir: Path) -> None:
     fp32 = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), FP32)
     int8 = Seq2SeqSummarizer.load("tiny", str(tiny_bart_dir), LoadSettings(dtype="int8"))
-    assert _read_advice(int8.model) == {True}  # its embedding still lives in the mapped file
-    assert _read_advice(fp32.model) == {False}  # reads all its weights: another model's mapping is left alone
+    assert _read_advice(int8.generator.model) == {True}  # its embedding still lives in the mapped file
+    assert _read_advice(fp32.generator.model) == {False}  # reads all its weights: another model's mapping is left alone
     options = SummaryOptions(max_tokens=6)
     assert int8.summarize(SHORT, options) == Seq2SeqSummarizer.load(
         "tiny", str(tiny_bart_dir), LoadSettings(dtype="int8")

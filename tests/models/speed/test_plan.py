@@ -45,7 +45,9 @@ def test_the_plain_plan_is_transformers_generate(tiny_bart_dir: Path) -> None:
     inputs = summarizer.preprocess(list(CORPUS[:3]))
     kwargs = {"num_beams": 2, "max_length": 8}
     with torch.inference_mode():
-        expected = summarizer.model.generate(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, **kwargs)
-        got = PLAIN.generate(summarizer.model, inputs.input_ids, inputs.attention_mask, **kwargs)
+        expected = summarizer.generator.model.generate(
+            input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, **kwargs
+        )
+        got = PLAIN.generate(summarizer.generator.model, inputs.input_ids, inputs.attention_mask, **kwargs)
     assert torch.equal(got, expected)
-    assert not summarizer.speed.generates_in_parts  # fp32: one call, as transformers makes it
+    assert not summarizer.generator.speed.generates_in_parts  # fp32: one call, as transformers makes it
