@@ -51,7 +51,7 @@ if sys.argv[1] == "heap":
     assert keep_large_blocks_on_the_heap()
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-warm = torch.ones(20_000_000)  # an 80 MB tensor: once, so the heap has grown to hold one
+warm = [torch.ones(20_000_000), torch.ones(20_000_000)]  # 80 MB tensors: the heap grows to hold two
 del warm
 before = faults()
 for _ in range(5):
@@ -61,7 +61,8 @@ print(faults() - before)
 
 
 def _faults_of_five_large_tensors(mode: str) -> int:
-    """Page faults of allocating and freeing an 80 MB tensor five times, in a process of its own
+    """Page faults of allocating and freeing an 80 MB tensor five times (after two at once: room on the heap,
+    whatever its layout), in a process of its own
     (the allocator's settings are process-wide: this session's stay as they are)."""
     done = subprocess.run(
         [sys.executable, "-c", _FAULTS, mode], check=True, capture_output=True, text=True, timeout=120
