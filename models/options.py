@@ -61,7 +61,12 @@ OPTIONS: dict[str, OptionSpec] = {
             "format", "choice", "One paragraph, or one `- ` line per sentence.", choices=("paragraph", "bullets")
         ),
         # Its longest is the operator's to set (the service's max_query_chars): no maximum here.
-        OptionSpec("query", "text", "Favour sentences relevant to this text.", minimum=1, applies_to="extractive"),
+        OptionSpec(
+            "query",
+            "text",
+            "Favour sentences relevant to this text (extractive); focus the summary on it (instruct).",
+            minimum=1,
+        ),
         OptionSpec(
             "truncation",
             "choice",

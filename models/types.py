@@ -11,7 +11,7 @@ from models.grounding_result import Grounding
 
 LengthPreset = Literal["short", "medium", "long"]
 SummaryFormat = Literal["paragraph", "bullets"]
-ModelKind = Literal["extractive", "seq2seq"]
+ModelKind = Literal["extractive", "seq2seq", "instruct"]
 # What to do with input longer than the model's window: summarize it in chunks
 # (map-reduce), keep its head, or refuse it.
 Truncation = Literal["chunk", "head", "error"]

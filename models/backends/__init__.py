@@ -48,9 +48,15 @@ class Backend(Protocol):
 
 def _registered() -> tuple[Backend, ...]:
     # Each module imports its heavy dependencies only when it loads, so this costs nothing.
-    from models.backends import ctranslate2, extractive, transformers
+    from models.backends import ctranslate2, extractive, instruct, transformers
 
-    return (extractive.BACKEND, extractive.EMBEDDINGS_BACKEND, transformers.BACKEND, ctranslate2.BACKEND)
+    return (
+        extractive.BACKEND,
+        extractive.EMBEDDINGS_BACKEND,
+        transformers.BACKEND,
+        ctranslate2.BACKEND,
+        *(instruct.BACKEND, instruct.GGUF_BACKEND),
+    )
 
 
 def backends() -> dict[str, Backend]:

@@ -17,7 +17,7 @@ from tests.models.test_embeddings import build_tiny_bert
 
 def test_every_backend_is_registered_once_with_its_scheme() -> None:
     registered = backends()
-    assert set(registered) == {"extractive", "extractive-embeddings", "transformers", "ctranslate2"}
+    assert set(registered) == {"extractive", "extractive-embeddings", "transformers", "ctranslate2", "instruct", "gguf"}
     schemes = [b.scheme for b in registered.values() if b.scheme is not None]
     assert len(schemes) == len(set(schemes))
     assert registered[DEFAULT_BACKEND].kind == "seq2seq"
@@ -29,6 +29,10 @@ def test_sources_go_to_the_backend_that_claims_their_scheme() -> None:
     backend, source = backend_for_source("org/model")
     assert (backend.name, source) == ("transformers", "org/model")
     assert BUILTIN_MODELS["extractive"].backend == "extractive"
+    backend, source = backend_for_source("gguf:/models/chat.gguf")
+    assert (backend.name, backend.kind, source) == ("gguf", "instruct", "/models/chat.gguf")
+    backend, source = backend_for_source("instruct:Qwen/Qwen2.5-0.5B-Instruct")
+    assert (backend.name, backend.kind, source) == ("instruct", "instruct", "Qwen/Qwen2.5-0.5B-Instruct")
     with pytest.raises(ValueError, match="no backend named 'nope'"):
         backend_named("nope")
 

