@@ -38,6 +38,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EXTRACTIVE_SOURCE = "builtin"
+# Backends whose sources may be hub ids, so ``SOURCE@REVISION`` names a revision.
+_HUB_BACKENDS = ("transformers", "instruct")
 
 
 # docsum loads safetensors only. Three of these repos have pickled weights alone on main; the
@@ -66,7 +68,8 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
 def parse_model_entry(entry: str) -> ModelSpec:
     """``NAME=SOURCE[@REVISION]``, SOURCE a hub id or a local directory; or ``NAME=SCHEME:SOURCE`` for a
     backend that claims the scheme (``ct2:DIR``: a CTranslate2 model directory written by ``docsum convert``,
-    ``pip install 'docsum[ctranslate2]'``). ``models.backends`` lists the backends."""
+    ``pip install 'docsum[ctranslate2]'``; ``instruct:SOURCE[@REVISION]``: a chat causal LM; ``gguf:FILE``:
+    one in a GGUF file). ``models.backends`` lists the backends."""
     name, sep, source = entry.partition("=")
     name, source = name.strip(), source.strip()
     if not sep or not name or not source:
@@ -81,7 +84,7 @@ def _spec(name: str, source: str, entry: str) -> ModelSpec:
     if not source:
         raise ValueError(f"expected NAME={backend.scheme}SOURCE, got {entry!r}")
     revision = None
-    if backend.scheme is None and "@" in source and not is_local_source(source):
+    if backend.name in _HUB_BACKENDS and "@" in source and not is_local_source(source):
         source, _, revision = source.rpartition("@")
     return ModelSpec(name, source, backend.kind, revision or None, backend.name)
 

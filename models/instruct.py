@@ -67,6 +67,8 @@ class InstructSummarizer:
         self.max_chunks = max_chunks
         self.device = next(model.parameters()).device
         self._lock = threading.RLock()
+        longest = SummaryOptions(format="bullets", max_tokens=4096, min_tokens=4096)
+        self._most_overhead = self.prompt_tokens("", longest)
         eos = model.generation_config.eos_token_id
         self.eos_ids = frozenset({*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id} - {None})
 
@@ -95,7 +97,9 @@ class InstructSummarizer:
             raise UnsupportedOption(
                 "`length_penalty` applies to beam search, which instruct models do not run", param="length_penalty"
             )
-        room = self.window(options) - self.prompt_tokens("", options)
+        # No tokenizer here (callers check on other threads than the model's): the longest fixed prompt, and
+        # the query's characters as its most tokens.
+        room = self.window(options) - self._most_overhead - len(options.query or "")
         if room < _MIN_DOCUMENT_TOKENS:
             param = "max_tokens" if options.is_set("max_tokens") else "query"
             raise UnsupportedOption(

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Map chunks one document may take in a seq2seq map-reduce; more is refused (422 too_many_chunks).",
     )
+    max_context_tokens: int = Field(
+        4096,
+        ge=256,
+        description="Context positions an instruct model uses, prompt and answer together, whatever its checkpoint "
+        "allows: bounds memory; longer documents go through map-reduce.",
+    )
     max_sentences: int = Field(
         DEFAULT_MAX_SENTENCES,
         ge=1,
@@ -159,4 +165,5 @@ class Settings(BaseSettings):
             limits=limits,
             batch_invariant=self.batch_invariant,
             accelerate=self.accelerate,
+            max_context_tokens=self.max_context_tokens,
         )

@@ -161,8 +161,9 @@ def test_catalog_entries_and_sources() -> None:
     missing = parse_model_entry("x=gguf:package:no_such_package/model.gguf")
     assert probe_source(missing) == "the Python package no_such_package is not installed (it ships model.gguf)"
     assert "no GGUF file" in (probe_source(parse_model_entry("x=gguf:/nowhere/model.gguf")) or "")
-    entry = parse_model_entry("chat=instruct:Qwen/Qwen2.5-0.5B-Instruct")
+    entry = parse_model_entry("chat=instruct:Qwen/Qwen2.5-0.5B-Instruct@v1")
     assert (entry.kind, entry.backend, entry.source) == ("instruct", "instruct", "Qwen/Qwen2.5-0.5B-Instruct")
+    assert entry.revision == "v1"
 
 
 def test_a_second_architecture_through_the_same_paths(tiny_qwen2_dir: Path) -> None:
