@@ -34,6 +34,7 @@ SYSTEM_MESSAGE = (
 )
 _OPEN, _CLOSE = "<document>", "</document>"
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
+_LABEL = re.compile(r"^\s*(?:\*\*)?summary(?:\*\*)?\s*:(?:\*\*)?\s*", re.IGNORECASE)
 _MARKER = re.compile(r"^\s*(?:[-*\u2022+]|\d+[.)])\s+")
 
 
@@ -106,7 +107,7 @@ def strip_thinking(text: str) -> str:
 def render_answer(text: str, options: SummaryOptions, *, cut: bool = False) -> str:
     """The model's answer as the summary: reasoning dropped, then one paragraph or one ``- `` line per point.
     ``cut``: the token cap stopped the answer; its unfinished last sentence is dropped (if one came before)."""
-    text = strip_thinking(text)
+    text = _LABEL.sub("", strip_thinking(text), count=1)  # a "Summary:" label is not the summary
     if cut:
         text = drop_unfinished(text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -38,6 +38,8 @@ def test_thinking_is_stripped() -> None:
     assert strip_thinking("Start.<think>cut off at the cap") == "Start."
     assert strip_thinking("reasoning the template opened</think>The summary.") == "The summary."
     assert render_answer("<think>x</think>\n\nThe  summary.\n", SummaryOptions()) == "The summary."
+    assert render_answer("Summary: The council voted.", SummaryOptions()) == "The council voted."
+    assert render_answer("**Summary:**\n- One.", SummaryOptions(format="bullets")) == "- One."
 
 
 def test_bullets_become_one_dash_line_per_point() -> None:
