@@ -33,6 +33,7 @@ from models.grounding import attach_grounding
 from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answer, render_prompt, token_limits
 from models.longdoc import partial_options, plan_documents, reindexed, summarize_in_chunks
 from models.options import check_options as check_bounds
+from models.pause_points import with_pause_points
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryOptions, TokenEvent
 
 NO_SPEED_PATHS = Acceleration(note="no speed paths for instruct models yet")
@@ -192,7 +193,7 @@ class InstructSummarizer:
                 input_ids=inputs.input_ids.to(self.device),
                 attention_mask=inputs.attention_mask.to(self.device),
                 streamer=streamer,
-                **generation_kwargs,
+                **with_pause_points(generation_kwargs),  # urgent work and abandoned calls: after every step
             )
         return out[:, inputs.input_ids.shape[1] :].cpu()
 

@@ -20,6 +20,7 @@ from models.instruct import InstructSummarizer
 from models.instruct_prompt import render_answer
 from models.loading import LoadSettings
 from models.types import ProgressEvent, SummaryOptions, TokenEvent
+from models.yielding import Cancelled, stop_when
 from service.app import create_app
 from service.settings import Settings
 
@@ -175,6 +176,11 @@ def test_a_second_architecture_through_the_same_paths(tiny_qwen2_dir: Path) -> N
         s.output_tokens for s in (model.summarize([t], SHORT)[0] for t in texts)
     ]
     assert [s.summary for s in batch] == [model.summarize([t], SHORT)[0].summary for t in texts]
+    steps = [0]
+    model.model.register_forward_hook(lambda *_: steps.__setitem__(0, steps[0] + 1))
+    with pytest.raises(Cancelled), stop_when(lambda: steps[0] >= 3):  # an abandoned call stops at a step
+        model.summarize([ARTICLE], SummaryOptions(max_tokens=40))
+    assert steps[0] == 3
     model.default_max_new_tokens = 16
     check_map_reduce(model, long_document(1_500), SummaryOptions(max_tokens=16))
 
