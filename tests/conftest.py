@@ -15,7 +15,6 @@ import pytest
 from models.catalog import probe_source
 from models.loading import LoadSettings
 from tests.checkpoints import build_tiny_bart, build_tiny_pegasus, build_tiny_t5
-from tests.instruct_checkpoints import build_tiny_qwen2
 
 if TYPE_CHECKING:
     from models.instruct import InstructSummarizer
@@ -70,6 +69,8 @@ def smollm2() -> InstructSummarizer:
 
 @pytest.fixture(scope="session")
 def tiny_qwen2_dir(smollm2: InstructSummarizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.instruct_checkpoints import build_tiny_qwen2
+
     return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), smollm2.tokenizer)
 
 
