@@ -98,7 +98,7 @@ def run_measured(
 class Server:
     """`docsum serve` with one model, its own data directory, and its peak RSS sampled from start to stop."""
 
-    def __init__(self, checkpoint: Path, port: int) -> None:
+    def __init__(self, checkpoint: Path | str, port: int) -> None:  # a directory, or a catalog SOURCE (gguf:...)
         self.base = f"http://127.0.0.1:{port}"
         self.data = tempfile.TemporaryDirectory(prefix="docsum-bench-")
         env = {**os.environ, "DOCSUM_MODELS": f"bench={checkpoint}", "DOCSUM_DEFAULT_MODEL": "bench"}
