@@ -27,11 +27,11 @@ import torch
 from transformers import TextStreamer
 
 from models.acceleration import Acceleration
-from models.errors import InputTooLong, UnsupportedOption
+from models.errors import UnsupportedOption
 from models.generator import ModelInputs
 from models.grounding import attach_grounding
 from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answer, render_prompt, token_limits
-from models.longdoc import partial_options, plan_documents, reindexed, summarize_in_chunks
+from models.longdoc import partial_options, summarize_by_length
 from models.options import check_options as check_bounds
 from models.pause_points import with_pause_points
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryOptions, TokenEvent
@@ -129,23 +129,9 @@ class InstructSummarizer:
         """Summaries in input order; a prompt over the window follows ``options.truncation``."""
         self.check_options(options)
         with self._lock:
+            # Windows and counts of the longest prompt any step of this request builds (_OptionsWindow).
             view = _OptionsWindow(self, options)
-            lengths = view.count_input_tokens(texts)
-            too_long = [n > view.max_input_tokens for n in lengths]
-            if options.truncation == "error" and any(too_long):
-                raise InputTooLong(max(lengths), view.max_input_tokens)
-            long = [i for i, over in enumerate(too_long) if over and options.truncation == "chunk"]
-            fitting = [i for i in range(len(texts)) if i not in set(long)]
-            plans = plan_documents(view, [texts[i] for i in long])  # too many chunks: refused before any work
-            results: dict[int, Summary] = {}
-            if fitting:
-                found = self.summarize_fitting([texts[i] for i in fitting], options, reindexed(on_event, fitting))
-                results.update(zip(fitting, found, strict=True))
-            if long:
-                subset = [texts[i] for i in long]
-                found = summarize_in_chunks(view, subset, options, reindexed(on_event, long), plans)
-                results.update(zip(long, found, strict=True))
-            return attach_grounding(texts, [results[i] for i in range(len(texts))], options)
+            return attach_grounding(texts, summarize_by_length(view, texts, options, on_event), options)
 
     def summarize_fitting(
         self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from models.chunking import Chunk, plan_chunks
-from models.errors import TooManyChunks
+from models.errors import InputTooLong, TooManyChunks
 from models.types import ChunkSummary, EventSink, ProgressEvent, Summary, SummaryEvent, SummaryOptions
 from models.yielding import step_done
 
@@ -48,6 +48,32 @@ class WindowedModel(Protocol):
     ) -> list[Summary]:
         """Full summaries of texts that fit the window."""
         ...
+
+
+def summarize_by_length(
+    model: WindowedModel, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+) -> list[Summary]:
+    """Summaries in input order, whatever their length. Inputs over the window follow ``options.truncation``:
+    map-reduce (``chunk``), cut at the head (``head``, by ``model.summarize_fitting``), or ``InputTooLong``
+    (``error``). Every long document is planned before any model call: one over the chunk limit fails the
+    call (``TooManyChunks``) before any work is done."""
+    lengths = model.count_input_tokens(texts)
+    window = model.max_input_tokens
+    too_long = [n > window for n in lengths]
+    if options.truncation == "error" and any(too_long):
+        raise InputTooLong(max(lengths), window)
+    chunked = [options.truncation == "chunk" and over for over in too_long]
+    fitting = [i for i, chunk in enumerate(chunked) if not chunk]
+    long = [i for i, chunk in enumerate(chunked) if chunk]
+    plans = plan_documents(model, [texts[i] for i in long])
+    results: dict[int, Summary] = {}
+    if fitting:
+        summaries = model.summarize_fitting([texts[i] for i in fitting], options, reindexed(on_event, fitting))
+        results.update(zip(fitting, summaries, strict=True))
+    if long:
+        summaries = summarize_in_chunks(model, [texts[i] for i in long], options, reindexed(on_event, long), plans)
+        results.update(zip(long, summaries, strict=True))
+    return [results[i] for i in range(len(texts))]
 
 
 def summarize_in_chunks(

@@ -22,11 +22,11 @@ import torch
 from transformers import TextStreamer
 from transformers.generation.streamers import BaseStreamer
 
-from models.errors import InputTooLong, UnsupportedOption
+from models.errors import UnsupportedOption
 from models.generator import ModelInputs, Seq2SeqGenerator, TransformersGenerator
 from models.grounding import attach_grounding
 from models.loading import LoadSettings, load_model_and_tokenizer
-from models.longdoc import plan_documents, reindexed, summarize_in_chunks
+from models.longdoc import reindexed, summarize_by_length
 from models.options import check_options as check_bounds
 from models.text import render, split_sentences
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, LengthPreset, ModelKind, Summary, SummaryOptions, TokenEvent
@@ -129,26 +129,7 @@ class Seq2SeqSummarizer(Generic[G]):
         chunked map-reduce (see ``models.longdoc``), head truncation, or ``InputTooLong``."""
         self.check_options(options)
         with self._lock:
-            lengths = self.count_input_tokens(texts)
-            window = self.max_input_tokens
-            too_long = [n > window for n in lengths]
-            if options.truncation == "error" and any(too_long):
-                raise InputTooLong(max(lengths), window)
-            chunked = [options.truncation == "chunk" and over for over in too_long]
-            fitting = [i for i, chunk in enumerate(chunked) if not chunk]
-            long = [i for i, chunk in enumerate(chunked) if chunk]
-            # Planned first: a document over the chunk limit fails the call before any model work.
-            plans = plan_documents(self, [texts[i] for i in long])
-            results: dict[int, Summary] = {}
-            if fitting:
-                subset = [texts[i] for i in fitting]
-                summaries = self.summarize_fitting(subset, options, reindexed(on_event, fitting))
-                results.update(zip(fitting, summaries, strict=True))
-            if long:
-                subset = [texts[i] for i in long]
-                summaries = summarize_in_chunks(self, subset, options, reindexed(on_event, long), plans)
-                results.update(zip(long, summaries, strict=True))
-            return attach_grounding(texts, [results[i] for i in range(len(texts))], options)
+            return attach_grounding(texts, summarize_by_length(self, texts, options, on_event), options)
 
     def summarize_fitting(
         self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
