@@ -104,7 +104,10 @@ ERROR_CODES: dict[str, int] = {
     "request_timeout": 408,
     "document_too_large": 413,
     "body_too_large": 413,
+    "too_many_pages": 413,
+    "archive_too_large": 413,
     "unsupported_media_type": 415,
+    "unsupported_file_type": 415,
     "invalid_request": 422,
     "invalid_json": 422,
     "empty_document": 422,
@@ -118,6 +121,10 @@ ERROR_CODES: dict[str, int] = {
     "query_too_long": 422,
     "invalid_documents": 422,
     "idempotency_key_reused": 422,
+    "encrypted_document": 422,
+    "corrupt_document": 422,
+    "no_text_layer": 422,
+    "extraction_timeout": 422,
     "overloaded": 429,
     "headers_too_large": 431,
     "internal_error": 500,
@@ -125,6 +132,16 @@ ERROR_CODES: dict[str, int] = {
     "not_ready": 503,
     "shutting_down": 503,
 }
+# Codes of a file that cannot be read as a document (models.documents), however it arrives.
+FILE_ERROR_CODES = (
+    "unsupported_file_type",
+    "encrypted_document",
+    "corrupt_document",
+    "no_text_layer",
+    "archive_too_large",
+    "too_many_pages",
+    "extraction_timeout",
+)
 # Codes one document gets inside a 200: a batch item, a job's result line, a `docsum batch` line.
 DOCUMENT_ERROR_CODES = (
     "empty_document",
@@ -135,6 +152,7 @@ DOCUMENT_ERROR_CODES = (
     "invalid_input",
     "summarization_failed",
     "invalid_line",
+    *FILE_ERROR_CODES,
 )
 # Codes of the problems a 422 invalid_documents lists, one per bad line or document of a job.
 PROBLEM_CODES = (
@@ -144,6 +162,7 @@ PROBLEM_CODES = (
     "duplicate_id",
     "empty_document",
     "document_too_large",
+    *FILE_ERROR_CODES,
 )
 # Job ids and other caller-given names are echoed at most this long.
 ECHO_CHARS = 64

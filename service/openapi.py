@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.features.jobs.protocol import JobRequest
+from service.features.summarize.protocol import SummarizeRequest
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -20,6 +21,11 @@ def install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in defined.items():
                 components.setdefault(name, definition)
+            # So does POST /v1/summarize (it also takes a file).
+            request = SummarizeRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in request.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components.setdefault("SummarizeRequest", request)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

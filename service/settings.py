@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
+from models.documents import ExtractLimits
 from models.loading import LoadSettings
 from models.types import DEFAULT_MAX_CHUNKS, DEFAULT_MAX_SENTENCES, WorkLimits
 
@@ -127,6 +128,24 @@ class Settings(BaseSettings):
         512 * 1024 * 1024, ge=1024, description="Body size of POST /v1/jobs (JSON or JSONL upload); more is refused."
     )
 
+    max_document_pages: int = Field(500, ge=1, description="Pages per PDF; more is refused (413 too_many_pages).")
+    max_unpacked_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1024,
+        description="Bytes a DOCX may unpack to (its zip's declared sizes, checked before parsing); more, or a "
+        "member unpacking over 100 times its size, is refused (413 archive_too_large).",
+    )
+    extraction_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest text extraction of one uploaded file; then 422 extraction_timeout."
+    )
+    extraction_workers: int = Field(
+        2, ge=1, le=64, description="Files extracted at once (each in its own child process); others wait."
+    )
+    extraction_memory_mb: int = Field(
+        2048, ge=256, description="Address space of an extraction's child process, in MiB; past it the file fails."
+    )
+    max_job_files: int = Field(1000, ge=1, description="Files in one multipart POST /v1/jobs; more is refused (422).")
+
     @field_validator("models", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
@@ -155,6 +174,13 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'docsum.db'}"
+
+    def extract_limits(self) -> ExtractLimits:
+        return ExtractLimits(
+            max_chars=self.max_document_chars,
+            max_pages=self.max_document_pages,
+            max_unpacked_bytes=self.max_unpacked_bytes,
+        )
 
     def load_settings(self) -> LoadSettings:
         limits = WorkLimits(max_chunks=self.max_chunks, max_sentences=self.max_sentences)

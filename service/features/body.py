@@ -38,12 +38,20 @@ def parse_json(data: bytes | str) -> Any:
 
 
 class JsonBodyRoute(APIRoute):
-    """A route whose body is JSON: checked and parsed before FastAPI validates it."""
+    """A route whose body is JSON: checked and parsed before FastAPI validates it. A route that declares a
+    ``multipart/form-data`` body in its OpenAPI (``openapi_extra``) also gets uploads, unparsed."""
+
+    @property
+    def takes_uploads(self) -> bool:
+        content = (self.openapi_extra or {}).get("requestBody", {}).get("content", {})
+        return "multipart/form-data" in content
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def read_json_first(request: Request) -> Response:
+            if media_type(request) == "multipart/form-data" and self.takes_uploads:
+                return await handler(request)  # the route reads its form itself
             if not is_json(request):
                 raise UnsupportedMediaType("send the body as application/json", param="Content-Type")
             # Starlette keeps the parsed body here, and FastAPI reads it from request.json(): parsed once.

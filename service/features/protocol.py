@@ -10,6 +10,8 @@ from pydantic.config import JsonDict
 
 # What the server refuses, said in the schema too: a document needs a character other than white space.
 NOT_BLANK: JsonDict = {"minLength": 1, "pattern": r"\S"}
+# Said of every range of a summarized file (sentences, chunks, evidence).
+PAGES = "An uploaded PDF's pages (from 1) this range covers; absent for other inputs."
 
 
 class StrictModel(BaseModel):

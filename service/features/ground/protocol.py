@@ -7,13 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from models.grounding import Grounding
-from service.features.protocol import NOT_BLANK, StrictModel
+from service.features.protocol import NOT_BLANK, PAGES, StrictModel
 
 
 class EvidenceOut(BaseModel):
     offset: int = Field(description="Start in the submitted text, in characters.")
     length: int = Field(description="Length in characters: the evidence is input[offset:offset + length].")
     score: float = Field(description="Share of the sentence's content words (weighted by rarity) found there.")
+    pages: list[int] | None = Field(None, description=PAGES, exclude_if=lambda pages: pages is None)
 
 
 class UnsupportedOut(BaseModel):

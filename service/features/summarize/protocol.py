@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from models.runner import DocumentResult
 from models.types import Summary, SummaryOptions
 from service.features.ground.protocol import GroundingOut
-from service.features.protocol import NOT_BLANK, StrictModel
+from service.features.protocol import NOT_BLANK, PAGES, StrictModel
+from service.features.summarize.source import DocumentOut, Source
 
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
 _GENERATIVE = "seq2seq only: extractive models refuse it (422 unsupported_option)."
@@ -78,6 +79,10 @@ class SummarizeRequest(SummaryParams):
         description="The document: at least one character other than white space (else 422 empty_document).",
         json_schema_extra=NOT_BLANK,
     )
+    include_text: bool = Field(
+        False,
+        description="Return the text every offset points into as `text`: the text sent, or a file's extracted text.",
+    )
     stream: bool = Field(
         False,
         description="Answer with server-sent events: `progress` per chunk, `token` text deltas (greedy single pass), "
@@ -101,12 +106,14 @@ class SentenceOut(BaseModel):
     offset: int = Field(description="Start in the submitted text, in characters (Unicode code points).")
     length: int = Field(description="Length in characters; text == input[offset:offset + length].")
     score: float
+    pages: list[int] | None = Field(None, description=PAGES, exclude_if=lambda pages: pages is None)
 
 
 class ChunkOut(BaseModel):
     offset: int = Field(description="Start of the chunk in the submitted text, in characters.")
     length: int = Field(description="Length in characters; the chunk is input[offset:offset + length].")
     summary: str = Field(description="What the map step made of this chunk.")
+    pages: list[int] | None = Field(None, description=PAGES, exclude_if=lambda pages: pages is None)
 
 
 class Usage(BaseModel):
@@ -126,9 +133,19 @@ class SummarizeResponse(BaseModel):
     grounding: GroundingOut | None = Field(
         None, description="Summaries a model wrote: each sentence's evidence in the submitted text (`grounding`)."
     )
+    text: str | None = Field(
+        None,
+        description="With `include_text`: the text every offset points into (a file's extracted text).",
+        exclude_if=lambda text: text is None,
+    )
+    document: DocumentOut | None = Field(
+        None, description="An uploaded file: what it was read as.", exclude_if=lambda document: document is None
+    )
 
     @classmethod
-    def build(cls, summary: Summary, model: str, options: SummaryOptions) -> SummarizeResponse:
+    def build(
+        cls, summary: Summary, model: str, options: SummaryOptions, source: Source | None = None
+    ) -> SummarizeResponse:
         sentences = chunks = None
         if summary.chunks is not None:
             chunks = [ChunkOut(offset=c.offset, length=c.length, summary=c.summary) for c in summary.chunks]
@@ -136,7 +153,7 @@ class SummarizeResponse(BaseModel):
             sentences = [
                 SentenceOut(text=s.text, offset=s.offset, length=s.length, score=s.score) for s in summary.sentences
             ]
-        return cls(
+        response = cls(
             summary=summary.summary,
             model=model,
             format=options.format,
@@ -147,6 +164,7 @@ class SummarizeResponse(BaseModel):
             reduce_rounds=summary.reduce_rounds,
             grounding=GroundingOut.build(summary.grounding) if summary.grounding is not None else None,
         )
+        return source.annotate(response) if source is not None else response
 
 
 class BatchItem(SummarizeResponse):

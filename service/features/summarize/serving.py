@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.sse import EventSourceResponse
 
 from models.runner import Document
@@ -25,23 +25,31 @@ from service.features.summarize.protocol import (
     SummaryParams,
     batch_item,
 )
+from service.features.summarize.source import Source
 from service.features.summarize.streaming import start_summary_events
+from service.features.summarize.upload import read_summarize_request
 from service.provider import dependency
 
 
 class SummarizeServing(ServingBase):
-    async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
+    async def read(self, request: Request) -> tuple[SummarizeRequest, Source]:
+        """The request, JSON or a multipart upload (a file's text extracted), and where its text came from."""
+        return await read_summarize_request(request, self.settings)
+
+    async def summarize(self, request: SummarizeRequest, source: Source | None = None) -> SummarizeResponse:
         self.check_document(request.text)
         model, options = self._model_and_options(request)
         [summary] = await self.engine.summarize(model, [request.text], options)
-        return SummarizeResponse.build(summary, model, options)
+        return SummarizeResponse.build(summary, model, options, source)
 
-    async def stream(self, request: SummarizeRequest, request_id: str | None) -> EventSourceResponse:
+    async def stream(
+        self, request: SummarizeRequest, request_id: str | None, source: Source | None = None
+    ) -> EventSourceResponse:
         """The same checks as ``summarize``; the response starts once the model has begun."""
         self.check_document(request.text)
         model, options = self._model_and_options(request)
         self.check_available(model)
-        events = await start_summary_events(self.engine, model, request.text, options, request_id)
+        events = await start_summary_events(self.engine, model, request.text, options, request_id, source)
         return EventSourceResponse(events)
 
     async def summarize_batch(self, request: BatchRequest) -> BatchResponse:

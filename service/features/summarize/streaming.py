@@ -21,6 +21,7 @@ from models.types import ProgressEvent, Summary, SummaryEvent, SummaryOptions, T
 from service.engine import Engine
 from service.errors import ServiceError, error_body, model_error_details, model_error_status
 from service.features.summarize.protocol import SummarizeResponse
+from service.features.summarize.source import Source
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,12 @@ _DONE = object()
 
 
 async def start_summary_events(
-    engine: Engine, model: str, text: str, options: SummaryOptions, request_id: str | None
+    engine: Engine,
+    model: str,
+    text: str,
+    options: SummaryOptions,
+    request_id: str | None,
+    source: Source | None = None,
 ) -> AsyncIterator[bytes]:
     """Start the work and wait for its first event; what fails before that is raised here."""
     loop = asyncio.get_running_loop()
@@ -49,7 +55,7 @@ async def start_summary_events(
     except BaseException:
         work.cancel()  # refused, or the client left while waiting: nothing waits for the work any more
         raise
-    return _frames(first, queue, work, model, options, request_id)
+    return _frames(first, queue, work, model, options, request_id, source)
 
 
 async def _frames(
@@ -59,6 +65,7 @@ async def _frames(
     model: str,
     options: SummaryOptions,
     request_id: str | None,
+    source: Source | None,
 ) -> AsyncIterator[bytes]:
     event = first
     try:
@@ -66,7 +73,7 @@ async def _frames(
             yield _frame(event)  # type: ignore[arg-type]
             event = await queue.get()
         [summary] = work.result()
-        response = SummarizeResponse.build(summary, model, options)
+        response = SummarizeResponse.build(summary, model, options, source)
         yield format_sse_event(event="summary", data_str=response.model_dump_json())
     except (ModelError, ServiceError) as exc:
         yield _error_frame(exc, request_id)
