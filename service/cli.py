@@ -15,7 +15,7 @@ from models.errors import ModelError
 from models.inputs import InputError
 from models.types import ProgressEvent, SummaryEvent, TokenEvent
 from service import __version__
-from service.cli_common import cli_settings, fail, load_summarizer, loaded_line, read_text
+from service.cli_common import cli_settings, fail, load_summarizer, loaded_line, read_document
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
 from service.cli_ground import ground_command
@@ -35,6 +35,7 @@ from service.cli_options import (
 )
 from service.features.jobs.batchfile import count_entries, run_batch
 from service.features.summarize.protocol import SummarizeResponse
+from service.features.summarize.source import Source
 from service.ray_batch import RayCluster, ray_missing, run_ray_batch
 from service.settings import Settings
 
@@ -102,7 +103,10 @@ def serve(
 
 @app.command()
 def summarize(
-    file: Annotated[str, typer.Argument(help="A text file, or - for standard input.")] = "-",
+    file: Annotated[
+        str,
+        typer.Argument(help="A document (PDF, DOCX, HTML, Markdown, text, e-mail), or - for text on standard input."),
+    ] = "-",
     model: ModelOption = None,
     max_tokens: MaxTokens = None,
     min_tokens: MinTokens = None,
@@ -118,9 +122,13 @@ def summarize(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
     stream: Annotated[bool, typer.Option(help="Print text as it is generated, and chunk progress on stderr.")] = False,
     grounding: Grounding = None,
+    include_text: Annotated[
+        bool, typer.Option("--include-text", help="With --json: the text every offset points into, as `text`.")
+    ] = False,
 ) -> None:
     """Summarize one document and print the summary."""
-    text = sys.stdin.read() if file == "-" else read_text(Path(file))
+    source = Source(sys.stdin.read(), include_text) if file == "-" else read_document(Path(file), include_text)
+    text = source.text
     options = options_or_exit(locals())  # the summary options among the flags (models/options.py)
     summarizer = load_summarizer(model)
     printer = _StreamPrinter() if stream and not as_json else None
@@ -134,7 +142,7 @@ def summarize(
         if options.format == "paragraph":
             return  # the summary is on screen already
     if as_json:
-        typer.echo(SummarizeResponse.build(summary, summarizer.name, options).model_dump_json(indent=2))
+        typer.echo(SummarizeResponse.build(summary, summarizer.name, options, source).model_dump_json(indent=2))
     else:
         typer.echo(summary.summary)
 

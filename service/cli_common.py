@@ -9,8 +9,10 @@ from typing import NoReturn
 import typer
 
 from models.catalog import load_by_name_or_source
+from models.documents import DocumentFileError, extract
 from models.errors import ModelError
 from models.types import Summarizer
+from service.features.summarize.source import Source
 from service.settings import Settings
 
 
@@ -45,6 +47,20 @@ def loaded_line(summarizer: Summarizer) -> str:
     if acceleration.accelerated:
         return f"{summarizer.name}: accelerated ({', '.join(acceleration.engaged)}), loaded"
     return f"{summarizer.name}: not accelerated ({acceleration.reason}), loaded"
+
+
+def read_document(path: Path, include_text: bool = False) -> Source:
+    """A document file's text (PDF, DOCX, HTML, Markdown, plain text, e-mail), extracted in this process as
+    the service extracts an upload; an unreadable one exits with the reason."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc}")
+    try:
+        document = extract(data, path.name, cli_settings().extract_limits())
+    except DocumentFileError as exc:
+        fail(f"{path}: {exc.message} ({exc.code})")
+    return Source(document.text, include_text, document, path.name)
 
 
 def read_text(path: Path) -> str:

@@ -40,7 +40,9 @@ def _content(lines: PdfPage) -> bytes:
     return "\n".join(ops).encode("latin-1")
 
 
-def make_pdf(pages: list[PdfPage] | None = None, *, title: str | None = "Annual Report", encrypt: bool = False) -> bytes:
+def make_pdf(
+    pages: list[PdfPage] | None = None, *, title: str | None = "Annual Report", encrypt: bool = False
+) -> bytes:
     """A minimal PDF 1.4 with Helvetica text; ``encrypt`` adds a standard security handler whose
     user password is not empty (its /U cannot match), so a reader needs a password."""
     pages = REPORT_PAGES if pages is None else pages

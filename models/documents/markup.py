@@ -17,41 +17,52 @@ _PARSER = MarkdownIt("commonmark").enable("table")
 
 def add_markdown(source: str, builder: TextBuilder) -> str | None:
     """Append ``source``'s blocks; return its first heading (a title), if any."""
-    tokens = _PARSER.parse(source)
-    title: str | None = None
-    lists: list[list[int]] = []  # per open list: [next number] (ordered) or [] (bullets)
-    row: list[str] | None = None
-    kind = "paragraph"
-    for token in tokens:
-        if token.type == "bullet_list_open":
-            lists.append([])
-        elif token.type == "ordered_list_open":
-            lists.append([int(token.attrs.get("start", 1) or 1)])
-        elif token.type in ("bullet_list_close", "ordered_list_close"):
-            lists.pop()
-        elif token.type == "heading_open":
-            kind = "heading"
-        elif token.type in ("heading_close", "paragraph_close"):
-            kind = "paragraph"
-        elif token.type == "tr_open":
-            row = []
-        elif token.type == "tr_close" and row is not None:
-            builder.add("row", " | ".join(row))
-            row = None
-        elif token.type == "inline":
-            text = _inline(token)
-            if row is not None:
-                row.append(text.replace("\n", " "))
-            elif kind == "heading":
-                title = title or text
-                builder.add("heading", text)
-            elif lists:
-                builder.add("item", _marker(lists[-1], len(lists)) + text)
-            else:
-                builder.add("paragraph", text)
-        elif token.type in ("fence", "code_block"):
-            builder.add("paragraph", token.content)
-    return title
+    reader = _Reader(builder)
+    for token in _PARSER.parse(source):
+        reader.take(token)
+    return reader.title
+
+
+class _Reader:
+    """Markdown tokens to blocks: what is open (lists, a heading, a table row) decides what an inline is."""
+
+    def __init__(self, builder: TextBuilder) -> None:
+        self.builder = builder
+        self.title: str | None = None
+        self.lists: list[list[int]] = []  # per open list: [next number] (ordered) or [] (bullets)
+        self.row: list[str] | None = None
+        self.heading = False
+
+    def take(self, token: Token) -> None:
+        kind = token.type
+        if kind == "bullet_list_open":
+            self.lists.append([])
+        elif kind == "ordered_list_open":
+            self.lists.append([int(token.attrs.get("start", 1) or 1)])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            self.lists.pop()
+        elif kind in ("heading_open", "heading_close"):
+            self.heading = kind == "heading_open"
+        elif kind == "tr_open":
+            self.row = []
+        elif kind == "tr_close" and self.row is not None:
+            self.builder.add("row", " | ".join(self.row))
+            self.row = None
+        elif kind == "inline":
+            self._inline(_inline(token))
+        elif kind in ("fence", "code_block"):
+            self.builder.add("paragraph", token.content)
+
+    def _inline(self, text: str) -> None:
+        if self.row is not None:
+            self.row.append(text.replace("\n", " "))
+        elif self.heading:
+            self.title = self.title or text
+            self.builder.add("heading", text)
+        elif self.lists:
+            self.builder.add("item", _marker(self.lists[-1], len(self.lists)) + text)
+        else:
+            self.builder.add("paragraph", text)
 
 
 def _marker(numbering: list[int], depth: int) -> str:

@@ -130,7 +130,8 @@ CASES = [
     Case("11 a 40 KB header to /health", "/health", 431, "headers_too_large", method="GET", headers=BIG),
     *[raw(f"12 plain text to {p}", p, 415, "unsupported_media_type", b"hello", "text/plain") for p in ENDPOINTS],
     *[raw(f"12 no content type to {p}", p, 415, "unsupported_media_type", b'{"text": "x"}', None) for p in ENDPOINTS],
-    Case("12 multipart to /v1/summarize", "/v1/summarize", 415, "unsupported_media_type", **upload(b"x\n")),
+    # /v1/summarize takes a multipart file (tests/service/features/summarize/test_upload.py); its batch does not.
+    Case("12 multipart to the batch endpoint", BATCH, 415, "unsupported_media_type", **upload(b"x\n")),
     Case("12 a form to the batch endpoint", BATCH, 415, "unsupported_media_type", data={"text": "x"}),
     bad_job(
         "13 every kind of problem in one answer",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from models.runner import DocumentResult
 from models.types import Summary, SummaryOptions
-from service.features.ground.protocol import GroundingOut
+from service.features.ground.protocol import EvidenceOut, GroundingOut
 from service.features.protocol import NOT_BLANK, PAGES, StrictModel
 from service.features.summarize.source import DocumentOut, Source
 
@@ -164,7 +164,22 @@ class SummarizeResponse(BaseModel):
             reduce_rounds=summary.reduce_rounds,
             grounding=GroundingOut.build(summary.grounding) if summary.grounding is not None else None,
         )
-        return source.annotate(response) if source is not None else response
+        return _annotate(response, source) if source is not None else response
+
+
+def _annotate(response: SummarizeResponse, source: Source) -> SummarizeResponse:
+    """The response with ``text``, ``document`` and the ranges' ``pages`` its source gives it."""
+    if source.include_text:
+        response.text = source.text
+    response.document = source.document_out()
+    document = source.document
+    if document is not None and document.pages is not None:
+        ranges: list[SentenceOut | ChunkOut | EvidenceOut] = [*(response.sentences or []), *(response.chunks or [])]
+        for sentence in response.grounding.sentences if response.grounding else []:
+            ranges.extend(sentence.support)
+        for item in ranges:
+            item.pages = document.pages_of(item.offset, item.length)
+    return response
 
 
 class BatchItem(SummarizeResponse):

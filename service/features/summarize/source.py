@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from models.documents import ExtractedDocument
-
-if TYPE_CHECKING:
-    from service.features.summarize.protocol import SummarizeResponse
 
 
 class PageOut(BaseModel):
@@ -37,23 +34,13 @@ class Source:
     document: ExtractedDocument | None = None
     name: str | None = None
 
-    def annotate(self, response: SummarizeResponse) -> SummarizeResponse:
-        """The response with ``text``, ``document`` and the ranges' ``pages`` this source gives it."""
-        if self.include_text:
-            response.text = self.text
+    def document_out(self) -> DocumentOut | None:
         document = self.document
         if document is None:
-            return response
+            return None
         pages = None
         if document.pages is not None:
             pages = [PageOut(page=p.page, offset=p.offset, length=p.length) for p in document.pages]
-        response.document = DocumentOut(
+        return DocumentOut(
             name=self.name, type=document.kind, title=document.title, characters=len(document.text), pages=pages
         )
-        if document.pages is not None:
-            for item in [*(response.sentences or []), *(response.chunks or [])]:
-                item.pages = document.pages_of(item.offset, item.length)
-            for sentence in response.grounding.sentences if response.grounding else []:
-                for evidence in sentence.support:
-                    evidence.pages = document.pages_of(evidence.offset, evidence.length)
-        return response
