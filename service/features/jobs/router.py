@@ -18,9 +18,10 @@ _UPLOAD_FORM = {
     "required": ["file"],
     "properties": {
         "file": {
-            "type": "string",
-            "format": "binary",
-            "description": "JSONL, {id, text} per line, as docsum batch; or a filename ending .csv: CSV with a header",
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "JSONL, {id, text} per line, as docsum batch; or a filename ending .csv: CSV with a header; "
+            "or documents (PDF, DOCX, HTML, Markdown, text, e-mail), one per `file` part, each named by its file name",
         },
         "model": {"type": "string"},
         "max_tokens": {"type": "integer"},
@@ -62,7 +63,7 @@ _NOT_FOUND = error_responses(404, s404="No such job, or it expired, or another c
     ),
 )
 async def submit_job(request: Request, response: Response, serving: JobsServingDep) -> JobOut:
-    """Store a job of many documents (JSON, or a JSONL or CSV upload) and run it in the background.
+    """Store a job of many documents (JSON, a JSONL or CSV upload, or document files) and run it in the background.
 
     With an `Idempotency-Key` header, repeating the same request returns the same job.
     """

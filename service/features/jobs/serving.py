@@ -18,8 +18,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.documents import DocumentFileError, ExtractedDocument
+from service.documents import read_document
 from service.engine import Engine
 from service.errors import InvalidRequest, NotFound, UnsupportedMediaType, shorten
 from service.features.base import ServingBase
@@ -34,10 +35,13 @@ from service.features.jobs.submission import (
     check_documents,
     from_json,
     from_upload,
+    is_collection,
+    problem,
     validate_params,
 )
 from service.features.jobs.worker import JobWorker
 from service.features.summarize.protocol import SummaryParams
+from service.features.summarize.upload import read_form
 from service.provider import dependency
 from service.settings import Settings
 
@@ -113,28 +117,57 @@ class JobsServing(ServingBase):
             check_count(len(submission.documents), self.settings.max_job_documents)
         else:
             raise UnsupportedMediaType(
-                "send the job as application/json, or as multipart/form-data with a JSONL (or CSV) `file`",
+                "send the job as application/json, or as multipart/form-data with a JSONL (or CSV) `file` or "
+                "documents as `file` parts",
                 param="Content-Type",
             )
         check_documents(submission, self.settings.max_document_chars)
         return submission
 
     async def _from_upload(self, request: Request) -> Submission:
+        form = await read_form(request, max_files=self.settings.max_job_files)
         try:
-            form = await request.form(max_files=1, max_fields=32)
-        except StarletteHTTPException as exc:
-            if exc.status_code != 400:
-                raise  # 413 from the body limit
-            raise InvalidRequest(f"the multipart body is malformed: {exc.detail}", param="file") from None
-        try:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise InvalidRequest("the upload has no `file` part (a JSONL or CSV file)", param="file")
+            uploads = [value for name, value in form.multi_items() if name == "file" and isinstance(value, UploadFile)]
+            if not uploads:
+                raise InvalidRequest("the upload has no `file` part (a JSONL or CSV file, or documents)", param="file")
             fields = {name: value for name, value in form.items() if name != "file" and isinstance(value, str)}
             params = validate_params(fields, strict=False)
-            return await asyncio.to_thread(from_upload, upload.file, params, upload.filename)
+            if len(uploads) == 1 and is_collection(uploads[0].filename, await _head(uploads[0])):
+                return await asyncio.to_thread(from_upload, uploads[0].file, params, uploads[0].filename)
+            return await self._from_files(uploads, params)
         finally:
-            await form.close()  # the spooled upload
+            await form.close()  # the spooled uploads
+
+    async def _from_files(self, uploads: list[UploadFile], params: SummaryParams) -> Submission:
+        """Each file one document, named by its file name; a file that cannot be read is a problem of the job."""
+        names = [upload.filename or f"file-{position}" for position, upload in enumerate(uploads, start=1)]
+        for name, upload in zip(names, uploads, strict=True):
+            if is_collection(upload.filename, await _head(upload)) and len(uploads) > 1:
+                raise InvalidRequest(
+                    f"{shorten(name)}: a JSONL or CSV file must be the only file of a job", param="file"
+                )
+
+        async def read(name: str, upload: UploadFile) -> ExtractedDocument | DocumentFileError:
+            try:
+                return await read_document(self.settings, await upload.read(), name)
+            except DocumentFileError as exc:
+                return exc
+
+        documents = await asyncio.gather(*(read(name, upload) for name, upload in zip(names, uploads, strict=True)))
+        submission = Submission(params, "file")
+        for position, (name, document) in enumerate(zip(names, documents, strict=True), start=1):
+            if isinstance(document, DocumentFileError):
+                submission.problems.append(problem(position, name, document.code, document.message))
+            else:
+                submission.add(position, name, document.text)
+        return submission
+
+
+async def _head(upload: UploadFile) -> bytes:
+    """The first bytes of an upload, which is left where it was."""
+    head = await upload.read(4096)
+    await upload.seek(0)
+    return head
 
 
 def _idempotency_key(request: Request) -> str | None:

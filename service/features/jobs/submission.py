@@ -1,7 +1,8 @@
 """Reading a job as POST /v1/jobs takes it, JSON or an uploaded file, and every problem it has.
 
 An upload is read by the input format (:mod:`models.inputs`) its filename's suffix names:
-CSV for ``.csv``, else JSONL, the ``docsum batch`` line format.
+CSV for ``.csv``, else JSONL, the ``docsum batch`` line format; or, when it is a document
+(``is_collection``) or one of several files, each file is one document named by its file name.
 
 A job is all or nothing: every document is checked (a JSON object with an id and a
 non-empty text within the size limit, no duplicate id) before anything is stored,
@@ -20,7 +21,8 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from models.inputs import InputError, Record, format_for
+from models.documents import DocumentFileError, sniff
+from models.inputs import InputError, Record, format_for, formats
 from service.errors import InvalidRequest, shorten
 from service.features.base import over_limit
 from service.features.body import parse_json
@@ -96,6 +98,25 @@ def from_upload(handle: Any, params: SummaryParams, filename: str | None = None)
     finally:
         text.detach()
     return submission
+
+
+# Files named so are documents, whatever they hold; a JSONL or CSV collection is named by its format's suffix.
+_DOCUMENT_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", ".txt", ".eml")
+
+
+def is_collection(filename: str | None, head: bytes) -> bool:
+    """Whether an uploaded file is a collection of documents (JSONL, CSV: ``docsum batch`` input) rather than
+    one document: by its suffix, else by content (a PDF, DOCX, HTML page or e-mail is a document; anything
+    else is read as JSONL, as before documents were taken)."""
+    suffix = PurePath(filename or "").suffix.lower()
+    if any(suffix in fmt.suffixes for fmt in formats()):
+        return True
+    if suffix in _DOCUMENT_SUFFIXES:
+        return False
+    try:
+        return sniff(head, filename) not in ("pdf", "docx", "html", "email")
+    except DocumentFileError:
+        return False  # not text at all: a document, whose problem the extraction names
 
 
 def check_count(count: int, limit: int) -> None:
