@@ -152,7 +152,8 @@ def batch(
     source: Annotated[
         Path,
         typer.Argument(
-            help="Input JSONL: {id, text} per line (document also accepted); or .csv: a header with text, id optional."
+            help="Input JSONL: {id, text} per line (document also accepted); or .csv: a header with text, id optional; "
+            "or a folder of documents (PDF, DOCX, HTML, Markdown, text, e-mail), each keyed by its path under it."
         ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output JSONL, one result per input record.")],
@@ -195,9 +196,9 @@ def batch(
         ),
     ] = None,
 ) -> None:
-    """Summarize a JSONL (or CSV) file; exits 1 if any document failed."""
-    if not source.is_file():
-        fail(f"no input file at {source}")
+    """Summarize a JSONL (or CSV) file, or a folder of documents; exits 1 if any document failed."""
+    if not source.is_file() and not source.is_dir():
+        fail(f"no input file or folder at {source}")
     _check_output(output, resume, force)
     _check_engine(engine, ray_address is not None or workers is not None or gpus_per_worker is not None)
     settings = cli_settings()

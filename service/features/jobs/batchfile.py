@@ -1,5 +1,5 @@
-"""``docsum batch``: documents in (JSONL, or any format of :mod:`models.inputs` by the file's suffix),
-JSONL out, in input order, resumable.
+"""``docsum batch``: documents in (JSONL, or any format of :mod:`models.inputs` by the file's suffix, or a
+folder of document files: PDF, DOCX, HTML, ...), JSONL out, in input order, resumable.
 
 Each output line is written and flushed as soon as its window of documents is
 done, so a killed run loses at most that window, and ``--resume`` carries on
@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from models.documents import DocumentFileError, ExtractLimits, extract
 from models.inputs import Problem, Record, count_file, fallback_id, format_for, read_file
 from models.runner import Document, DocumentError, DocumentResult, summarize_documents
 from models.types import Summarizer, SummaryOptions
@@ -65,7 +66,7 @@ def run_batch(
     A file its format cannot read at all raises ``models.inputs.InputError`` before OUT is touched."""
     summarizer.check_options(options)
     with OutputFile(target, resume) as out:
-        entries = skip_done(read_entries(source), out.done)
+        entries = skip_done(read_entries(source, max_chars), out.done)
         while chunk := list(islice(entries, batch_size * CHUNK_BATCHES)):
             for result in _summarize_chunk(summarizer, chunk, options, batch_size, max_chars, batch_tokens):
                 out.write_line(format_line(result, summarizer.name, options), failed=result.error is not None)
@@ -125,15 +126,45 @@ def format_line(result: DocumentResult, model: str, options: SummaryOptions) -> 
 
 
 def count_entries(path: Path) -> int:
-    """About how many entries ``path`` holds (the progress bar's total)."""
+    """About how many entries ``path`` holds (the progress bar's total): a folder's files, or a file's records."""
+    if path.is_dir():
+        return sum(1 for _ in folder_files(path))
     return count_file(path)
 
 
-def read_entries(path: Path) -> Iterator[Entry]:
-    """The entries of ``path``, read in the format its suffix names (JSONL by default)."""
+def read_entries(path: Path, max_chars: int | None = None) -> Iterator[Entry]:
+    """The entries of ``path``: a folder's document files (:func:`read_folder`), or the records of a file
+    read in the format its suffix names (JSONL by default)."""
+    if path.is_dir():
+        yield from read_folder(path, max_chars)
+        return
     fmt = format_for(path)
     for item in read_file(path, fmt):
         yield Entry.of(item, fmt.unit)
+
+
+def folder_files(folder: Path) -> Iterator[Path]:
+    """The files under ``folder``, recursively, sorted by path; hidden ones (``.name``) left out."""
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            yield path
+
+
+def read_folder(folder: Path, max_chars: int | None = None) -> Iterator[Entry]:
+    """One entry per file of ``folder``, its id the file's path under it (``a/report.pdf``); a file that cannot
+    be read (``models.documents``) is an error entry with its code. Extracted here, in this process."""
+    limits = ExtractLimits(max_chars=max_chars) if max_chars is not None else ExtractLimits()
+    for path in folder_files(folder):
+        doc_id = path.relative_to(folder).as_posix()
+        try:
+            text = extract(path.read_bytes(), path.name, limits).text
+        except DocumentFileError as exc:
+            yield Entry(None, DocumentResult(doc_id, error=DocumentError(exc.code, exc.message)))
+        except OSError as exc:
+            yield Entry(None, DocumentResult(doc_id, error=DocumentError("corrupt_document", f"cannot read: {exc}")))
+        else:
+            yield Entry(Document(doc_id, text), None)
 
 
 def completed_ids(target: Path) -> set[str]:
