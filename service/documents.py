@@ -7,6 +7,7 @@ One ``BoundedExtractor`` per ``Settings`` (shared by the summarize and jobs feat
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 
 from models.documents import ExtractedDocument
@@ -16,12 +17,15 @@ from service.settings import Settings
 
 @functools.cache
 def extractor_for(settings: Settings) -> BoundedExtractor:
-    return BoundedExtractor(
+    extractor = BoundedExtractor(
         settings.extract_limits(),
         timeout=settings.extraction_timeout_seconds,
         memory_bytes=settings.extraction_memory_mb * 1024 * 1024,
         workers=settings.extraction_workers,
     )
+    # Idle workers end by themselves when this process does (their pipe closes); this reaps them first.
+    atexit.register(extractor.close)
+    return extractor
 
 
 async def read_document(settings: Settings, data: bytes, name: str | None) -> ExtractedDocument:

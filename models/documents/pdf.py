@@ -18,7 +18,10 @@ from models.documents.types import ExtractedDocument, ExtractLimits, PageSpan
 
 # PDFium ends lines with CRLF and may leave NULs or a soft-hyphen marker (U+FFFE) in the text.
 _CONTROL = re.compile(r"[\x00\ufffe\uffff]")
-_LINE_ENDS = re.compile(r"\r\n?")
+_LINE = re.compile(r"([^\r\n]*)(?:\r\n|\r|\n|$)")
+# A line is a heading when its font is this much larger than the page's body text, and it is short.
+_HEADING_RATIO = 1.25
+_HEADING_MAX_CHARS = 200
 
 
 def extract_pdf(data: bytes, limits: ExtractLimits) -> ExtractedDocument:
@@ -56,13 +59,52 @@ def _page(document: pdfium.PdfDocument, index: int, builder: TextBuilder) -> Pag
     try:
         textpage = page.get_textpage()
         try:
-            raw = textpage.get_text_range()
+            lines = _lines(textpage)
         finally:
             textpage.close()
     finally:
         page.close()
-    lines = [line.rstrip() for line in _LINE_ENDS.split(_CONTROL.sub("", raw))]
-    offset = builder.add("page", "\n".join(lines))
-    if offset is None:
+    start: int | None = None
+    for kind, text in _blocks(lines):
+        offset = builder.add(kind, text)
+        start = offset if start is None else start
+    if start is None:
         return PageSpan(index + 1, builder.size, 0)
-    return PageSpan(index + 1, offset, builder.size - offset)
+    return PageSpan(index + 1, start, builder.size - start)
+
+
+def _lines(textpage: pdfium.PdfTextPage) -> list[tuple[str, float]]:
+    """The page's lines in PDFium's order, each with its font size (that of its first visible character)."""
+    raw = textpage.get_text_range()
+    lines = []
+    for match in _LINE.finditer(raw):
+        text = match.group(1)
+        visible = next((at for at, char in enumerate(text) if not char.isspace()), None)
+        if visible is None:
+            lines.append(("", 0.0))
+            continue
+        # PDFium's text and its character indices agree one to one (line breaks included).
+        size = pdfium_c.FPDFText_GetFontSize(textpage.raw, match.start(1) + visible)
+        lines.append((_CONTROL.sub("", text).rstrip(), float(size)))
+        if match.end() == len(raw):
+            break
+    return lines
+
+
+def _blocks(lines: list[tuple[str, float]]) -> list[tuple[str, str]]:
+    """Headings (a short line in a font clearly larger than the page's body text) apart, other lines together."""
+    sizes = sorted(size for text, size in lines for _ in range(len(text)) if text)
+    body = sizes[len(sizes) // 2] if sizes else 0.0
+    blocks: list[tuple[str, str]] = []
+    paragraph: list[str] = []
+    for text, size in lines:
+        if text and body and size >= _HEADING_RATIO * body and len(text) <= _HEADING_MAX_CHARS:
+            if paragraph:
+                blocks.append(("paragraph", "\n".join(paragraph)))
+                paragraph = []
+            blocks.append(("heading", text))
+        elif text:
+            paragraph.append(text)
+    if paragraph:
+        blocks.append(("paragraph", "\n".join(paragraph)))
+    return blocks

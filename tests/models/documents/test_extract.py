@@ -25,7 +25,9 @@ from tests.document_files import ARTICLE_HTML, MARKDOWN, make_docx, make_email, 
 def test_a_pdf_keeps_its_pages_in_order_with_a_page_map() -> None:
     document = extract(make_pdf(), None)
     assert document.kind == "pdf" and document.title == "Annual Report"
-    assert document.text.startswith("Annual Report\nThe council approved the new bridge on Tuesday.\n")
+    # The heading (a larger font) is a block of its own; the page's other lines stay lines.
+    assert document.text.startswith("Annual Report\n\nThe council approved the new bridge on Tuesday.\nIt will")
+    assert document.blocks[0] == ("heading", 0, len("Annual Report"))
     first, second = document.pages or ()
     assert (first.page, second.page) == (1, 2)
     assert document.text[first.offset : first.offset + first.length].endswith("open in 2028.")
