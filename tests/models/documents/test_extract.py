@@ -11,6 +11,7 @@ from models.documents import (
     DocumentTooLarge,
     EmptyDocument,
     EncryptedDocument,
+    ExtractionTimeout,
     ExtractLimits,
     NoTextLayer,
     TooManyPages,
@@ -134,5 +135,18 @@ def test_the_bounded_extractor_gives_the_same_document_and_errors() -> None:
         with pytest.raises(EncryptedDocument):
             extractor.extract(make_pdf(encrypt=True), None)
         assert extractor.extract(b"Still works.", None).text == "Still works."  # the worker lives on
+    finally:
+        extractor.close()
+
+
+def test_a_worker_past_the_time_limit_is_killed_and_replaced() -> None:
+    extractor = BoundedExtractor(ExtractLimits(), timeout=0.001, memory_bytes=2048 * 1024 * 1024, workers=1)
+    try:
+        with pytest.raises(ExtractionTimeout, match=r"longer than 0\.001 s"):
+            extractor.extract(make_pdf(), None)
+        assert extractor._idle.get_nowait() is None  # the worker was killed, not kept
+        extractor._idle.put(None)
+        extractor.timeout = 60
+        assert extractor.extract(b"Back to work.", None).text == "Back to work."  # a fresh worker
     finally:
         extractor.close()
