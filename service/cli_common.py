@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,6 +10,7 @@ import typer
 from models.catalog import load_by_name_or_source
 from models.errors import ModelError
 from models.types import Summarizer
+from service.observability.logs import configure_logging
 from service.settings import Settings
 
 
@@ -26,7 +26,7 @@ def cli_settings() -> Settings:
         settings = Settings()
     except ValueError as exc:
         fail(f"invalid DOCSUM_* setting: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
