@@ -72,11 +72,14 @@ class Telemetry:
             self._running(model, size),
         ):
             started = time.perf_counter()
-            results = run()
-            elapsed = time.perf_counter() - started
+            try:
+                results = run()
+            finally:  # a call that failed took the model's time too
+                elapsed = time.perf_counter() - started
+                if metrics is not None:
+                    metrics.batch_size.labels(model).observe(size)
+                    metrics.batch_duration.labels(model).observe(elapsed)
         if metrics is not None:
-            metrics.batch_size.labels(model).observe(size)
-            metrics.batch_duration.labels(model).observe(elapsed)
             summaries = [result for result in results if isinstance(result, Summary)]
             longest = max((summary.output_tokens for summary in summaries), default=0)
             # Per decoding step, where the call's time is its decoding: not map-reduce, not a copied summary.

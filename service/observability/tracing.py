@@ -38,7 +38,10 @@ def build_tracing(endpoint: str | None, version: str) -> Tracing:
     except ImportError:
         logger.warning(_NO_SDK)
         return Tracing(trace.get_tracer("docsum", version), lambda: None)
-    provider = TracerProvider(resource=Resource.create({"service.name": "docsum", "service.version": version}))
+    resource = Resource.create({"service.version": version})  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "docsum"}))
+    provider = TracerProvider(resource=resource)
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))
     logger.info("exporting traces over OTLP/HTTP to %s", endpoint)
