@@ -33,7 +33,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from models.catalog import ModelRegistry
-from models.errors import ModelError
 from models.runner import Document, DocumentResult, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
 from service.batching import BatchLimits, ModelWorker, Priority, Ticket
@@ -150,7 +149,7 @@ class Engine:
         except asyncio.CancelledError:
             worker.discard(ticket)
             raise
-        except ModelError:  # the model refused or broke on the request as a whole
+        except Exception:  # the model refused or broke on the request as a whole
             self.telemetry.failed(model, len(texts))
             raise
 

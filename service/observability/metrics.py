@@ -22,6 +22,7 @@ _TOKEN_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2
 _LOAD_SECONDS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
+# A job's statuses, as service.features.jobs.protocol.JobStatus (which this module may not import; tested equal).
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
@@ -29,8 +30,12 @@ class Metrics:
     """The app's metrics; ``render`` writes them in the Prometheus text format."""
 
     def __init__(self) -> None:
-        self.registry = registry = CollectorRegistry()
-        model = ["model"]
+        self.registry = CollectorRegistry()
+        self._requests(self.registry)
+        self._model_calls(self.registry)
+        self._documents(self.registry)
+
+    def _requests(self, registry: CollectorRegistry) -> None:
         self.request_duration = Histogram(
             "docsum_request_duration_seconds",
             "HTTP requests: seconds from arrival to the last byte of the response (a stream's included).",
@@ -47,6 +52,9 @@ class Metrics:
             ["status_code", "code"],
             registry=registry,
         )
+
+    def _model_calls(self, registry: CollectorRegistry) -> None:
+        model = ["model"]
         self.queue_time = Histogram(
             "docsum_request_queue_time_seconds",
             "Seconds a document waited in its model's queue before its first model call.",
@@ -81,6 +89,16 @@ class Metrics:
         self.batch_current_size = Gauge(
             "docsum_batch_current_size", "Documents in the model calls running now.", model, registry=registry
         )
+        self.load_duration = Histogram(
+            "docsum_model_load_duration_seconds",
+            "Seconds to load a model (successful loads).",
+            model,
+            registry=registry,
+            buckets=_LOAD_SECONDS,
+        )
+
+    def _documents(self, registry: CollectorRegistry) -> None:
+        model = ["model"]
         self.documents = Counter(
             "docsum_documents_total",
             "Documents summarized (outcome ok) or failed by the model (outcome error); rate() gives documents/s.",
@@ -104,13 +122,6 @@ class Metrics:
             "Reduce passes of documents summarized in chunks, the final pass included.",
             model,
             registry=registry,
-        )
-        self.load_duration = Histogram(
-            "docsum_model_load_duration_seconds",
-            "Seconds to load a model (successful loads).",
-            model,
-            registry=registry,
-            buckets=_LOAD_SECONDS,
         )
 
     def watch(self, state: StateCollector) -> None:

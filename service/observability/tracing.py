@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 
@@ -44,5 +45,6 @@ def build_tracing(endpoint: str | None, version: str) -> Tracing:
     provider = TracerProvider(resource=resource)
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    logger.info("exporting traces over OTLP/HTTP to %s", endpoint)
+    # The host alone: a URL may carry credentials, and secrets are never logged.
+    logger.info("exporting traces over OTLP/HTTP to %s", urlsplit(endpoint).hostname)
     return Tracing(provider.get_tracer("docsum", version), provider.shutdown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from models.catalog import BUILTIN_MODELS, ModelRegistry, ModelSpec, default_loader, probe_source
 from models.loading import LoadSettings
 from service.app import create_app
+from service.features.jobs.protocol import JobStatus
+from service.observability.metrics import JOB_STATUSES
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER, FakeSummarizer, WindowedFake, sentences
 from tests.service.features.jobs.test_router import wait_for
@@ -107,10 +110,11 @@ def test_a_known_sequence_of_requests_is_counted_exactly(served: TestClient, fak
     assert value(metrics, "docsum_model_loaded", model="fake") == 1
     assert value(metrics, "docsum_model_loaded", model="bart-large-cnn") == 0
     jobs = series(metrics, "docsum_jobs")
-    assert jobs == {frozenset({("status", status)}): 1 if status == "succeeded" else 0 for status in _STATUSES}
+    assert jobs == {frozenset({("status", status)}): 1 if status == "succeeded" else 0 for status in JOB_STATUSES}
 
 
-_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+def test_every_job_status_has_its_series() -> None:
+    assert JOB_STATUSES == get_args(JobStatus)
 
 
 def test_a_streamed_summary_times_its_first_token(client: TestClient) -> None:
@@ -121,6 +125,17 @@ def test_a_streamed_summary_times_its_first_token(client: TestClient) -> None:
     assert value(metrics, "docsum_time_to_first_token_seconds_count", model="fake") == 1
     assert value(metrics, "docsum_request_duration_seconds_count", method="POST", route="/v1/summarize",
                  status_code="200", model="fake") == 1  # fmt: skip
+
+
+def test_an_error_inside_a_stream_is_counted_with_status_200(client: TestClient) -> None:
+    with client.stream("POST", "/v1/summarize", json={"text": f"{FAIL_MARKER} now", "stream": True}) as response:
+        assert response.status_code == 200
+        assert "event: error" in response.read().decode()
+    metrics = scrape(client)
+    assert series(metrics, "docsum_errors_total") == {
+        frozenset({("status_code", "200"), ("code", "internal_error")}): 1
+    }
+    assert value(metrics, "docsum_documents_total", model="fake", outcome="error") == 1
 
 
 def test_a_model_loaded_on_first_use_is_timed_once(settings: Settings) -> None:
