@@ -114,7 +114,7 @@ def test_a_known_sequence_of_requests_is_counted_exactly(served: TestClient, fak
 
 
 def test_every_job_status_has_its_series() -> None:
-    assert JOB_STATUSES == get_args(JobStatus)
+    assert get_args(JobStatus) == JOB_STATUSES
 
 
 def test_a_streamed_summary_times_its_first_token(client: TestClient) -> None:
