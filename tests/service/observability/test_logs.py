@@ -90,3 +90,18 @@ def test_configure_logging_installs_one_handler_and_defers_to_one_already_there(
         assert root.handlers == [other] and root.level == logging.INFO
     finally:
         root.setLevel(level)
+
+
+@pytest.mark.parametrize("logged", ["json"], indirect=True)
+def test_a_json_line_inside_a_span_carries_its_trace_and_span_ids(
+    logged: LogFormat, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    with provider.get_tracer("test").start_as_current_span("work") as span:
+        logging.getLogger("docsum.test").warning("inside a span")
+    provider.shutdown()
+    [line] = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "inside a span" in line]
+    context = span.get_span_context()
+    assert (line["trace_id"], line["span_id"]) == (format(context.trace_id, "032x"), format(context.span_id, "016x"))
