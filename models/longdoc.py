@@ -15,6 +15,7 @@ from typing import Protocol
 
 from models.chunking import Chunk, plan_chunks
 from models.errors import InputTooLong, TooManyChunks
+from models.observing import stage
 from models.types import ChunkSummary, EventSink, ProgressEvent, Summary, SummaryEvent, SummaryOptions
 from models.yielding import step_done
 
@@ -92,7 +93,8 @@ def summarize_in_chunks(
         for plan, summaries in zip(plans, partials, strict=True)
     ]
     reduced, rounds = _reduce(model, [_join(summaries) for summaries in partials], shrinking, on_event)
-    finals = model.summarize_fitting(reduced, options, on_event)
+    with stage("reduce", final=True, documents=len(reduced)):
+        finals = model.summarize_fitting(reduced, options, on_event)
     return [
         dataclasses.replace(final, input_tokens=input_tokens, chunks=chunks, reduce_rounds=round_count + 1)
         for final, input_tokens, chunks, round_count in zip(
@@ -147,14 +149,17 @@ def _map(
     per_call = -(-len(flat) // -(-len(flat) // most)) if flat else most
     summaries: list[str] = []
     done = [0] * len(plans)
-    for start in range(0, len(flat), per_call):
-        step_done()  # a pause point between calls too (CTranslate2's calls have none inside)
-        batch = flat[start : start + per_call]
-        summaries.extend(model.generate_texts([chunk.text for _, chunk in batch], options))
-        for doc, _ in batch:
-            done[doc] += 1
-            if on_event is not None:
-                on_event(ProgressEvent(doc, done[doc], len(plans[doc]), round_number))
+    name = "map" if round_number == 0 else "reduce"
+    with stage(name, round=round_number, documents=len(plans), chunks=len(flat)):
+        for start in range(0, len(flat), per_call):
+            step_done()  # a pause point between calls too (CTranslate2's calls have none inside)
+            batch = flat[start : start + per_call]
+            with stage("chunks", chunks=len(batch)):
+                summaries.extend(model.generate_texts([chunk.text for _, chunk in batch], options))
+            for doc, _ in batch:
+                done[doc] += 1
+                if on_event is not None:
+                    on_event(ProgressEvent(doc, done[doc], len(plans[doc]), round_number))
     results: list[list[str]] = [[] for _ in plans]
     for (doc, _), summary in zip(flat, summaries, strict=True):
         results[doc].append(summary)

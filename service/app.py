@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from opentelemetry import trace
 
 from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
@@ -21,14 +22,20 @@ from service.features.ground.serving import GroundServing
 from service.features.health.router import router as health_router
 from service.features.jobs.router import router as jobs_router
 from service.features.jobs.serving import JobsServing
+from service.features.jobs.stats import count_jobs
 from service.features.jobs.store import JobStore
 from service.features.jobs.worker import JobWorker
+from service.features.metrics.router import router as metrics_router
 from service.features.models.router import router as models_router
 from service.features.models.serving import ModelsServing
 from service.features.summarize.router import router as summarize_router
 from service.features.summarize.serving import SummarizeServing
 from service.lifecycle import BodyTimeoutMiddleware, Lifecycle, LifecycleMiddleware
 from service.middleware import BodySizeLimitMiddleware, HeaderSizeLimitMiddleware, RequestIdMiddleware
+from service.observability.http import ObservedMiddleware
+from service.observability.metrics import Metrics, StateCollector
+from service.observability.telemetry import Telemetry
+from service.observability.tracing import Tracing, build_tracing
 from service.openapi import install_openapi
 from service.settings import Settings
 
@@ -37,10 +44,14 @@ logger = logging.getLogger(__name__)
 VERSION = __version__
 
 
-def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
-    """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes)."""
+def create_app(
+    settings: Settings | None = None, registry: ModelRegistry | None = None, tracer: trace.Tracer | None = None
+) -> FastAPI:
+    """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes); ``tracer``
+    the one ``DOCSUM_OTLP_ENDPOINT`` builds (tests record spans in memory)."""
     settings = settings or Settings()
-    context = build_context(settings, registry)
+    tracing = Tracing(tracer, lambda: None) if tracer else build_tracing(settings.otlp_endpoint, VERSION)
+    context = build_context(settings, registry, Telemetry(Metrics() if settings.metrics else None, tracing.tracer))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +65,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             await context.job_worker.stop()
             context.engine.close()
             context.job_store.close()
+            tracing.shutdown()  # the spans still buffered go out
 
     app = FastAPI(
         title="docsum",
@@ -66,6 +78,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     install_openapi(app)
     for router in (summarize_router, ground_router, jobs_router, models_router, health_router):
         app.include_router(router)
+    if context.metrics is not None:
+        app.include_router(metrics_router)
     # Outermost last: the request id exists before the size check can refuse.
     app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
     app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)
@@ -76,12 +90,17 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(LifecycleMiddleware, lifecycle=context.lifecycle)  # SIGTERM drains (service.lifecycle)
+    # Inside the request id, outside everything that may refuse: every answer is timed, counted and traced.
+    app.add_middleware(ObservedMiddleware, metrics=context.metrics, tracer=tracing.tracer)
     app.add_middleware(RequestIdMiddleware)
     return app
 
 
-def build_context(settings: Settings, registry: ModelRegistry | None = None) -> AppContext:
+def build_context(
+    settings: Settings, registry: ModelRegistry | None = None, telemetry: Telemetry | None = None
+) -> AppContext:
     """The engine, the job store and worker, and each feature's serving, built once."""
+    telemetry = telemetry or Telemetry()
     registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
     engine = Engine(
@@ -92,6 +111,7 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         batch_wait_ms=settings.batch_wait_ms,
         queue_size=settings.queue_size,
         batch_share=settings.batch_share,
+        telemetry=telemetry,
     )
     store = JobStore(
         settings.store_url(),
@@ -100,6 +120,14 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         unserved_seconds=settings.job_unserved_hours * 3600,
     )
     worker = JobWorker(store, engine, claim_size=settings.batch_size)
+    if telemetry.metrics is not None:
+        telemetry.metrics.watch(
+            StateCollector(
+                queued=lambda: {name: engine.queued(name) for name in registry.names},
+                loaded=lambda: {name: registry.is_loaded(name) for name in registry.names},
+                jobs=lambda: count_jobs(store),
+            )
+        )
     return AppContext(
         settings=settings,
         engine=engine,
@@ -110,6 +138,7 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         ground=GroundServing(engine, settings),
         jobs=JobsServing(store, worker, engine, settings),
         models=ModelsServing(registry, settings.default_model),
+        metrics=telemetry.metrics,
     )
 
 

@@ -33,6 +33,7 @@ from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded, ShuttingDown
 from service.fairness import TimeShare
+from service.observability.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Ticket:
     future: Future[list[Any]]
     on_error: Callable[[int, Exception], Any] | None  # per-document errors (batch requests); None: the ticket fails
     on_event: Any = None  # a progress sink (streaming): such a ticket gets model calls of its own
+    trace: Any = None  # the caller's trace context (service.observability): its model calls' spans join its trace
     results: list[Any] = field(default_factory=list)
     remaining: int = 0
     cancelled: bool = False
@@ -95,8 +97,11 @@ class Item:
 class ModelWorker:
     """One model's queue and the thread that serves it."""
 
-    def __init__(self, model: str, registry: ModelRegistry, limits: BatchLimits, sequence: Iterator[int]) -> None:
+    def __init__(
+        self, model: str, registry: ModelRegistry, limits: BatchLimits, sequence: Iterator[int], telemetry: Telemetry
+    ) -> None:
         self.model = model
+        self.telemetry = telemetry
         self.registry = registry
         self.limits = limits
         self.sequence = sequence  # arrival order, shared by all models' workers
@@ -163,7 +168,7 @@ class ModelWorker:
                 return
             loads, batch = taken
             try:
-                summarizer = self.registry.get(self.model)
+                summarizer = self.telemetry.load(self.registry, self.model)  # timed and traced when it loads
             except Exception as exc:
                 for load in loads:
                     _settle(load, exc=exc)
@@ -277,6 +282,8 @@ class ModelWorker:
         # Longest first, as the library runner does: similar lengths end up side by side.
         live.sort(key=lambda item: len(item.text), reverse=True)
         options = live[0].ticket.options
+        now = time.monotonic()
+        self.telemetry.dequeued(self.model, [now - item.arrived for item in live])
         try:
             summarizer.check_options(options)
         except Exception as exc:  # the same options for every item: each request fails as a whole
@@ -319,6 +326,7 @@ class ModelWorker:
             return [None] * len(call)
         texts = [item.text for item in call]
         on_event = call[0].ticket.on_event
+        kw = {"on_event": on_event} if on_event is not None else {}  # fakes in tests may take no on_event
         batch_documents = sum(item.ticket.priority > Priority.INTERACTIVE for item in call)
         background = batch_documents == len(call)
         pause = between_steps(lambda: self._serve_urgent(summarizer), pending=self._urgent_waiting)
@@ -328,9 +336,11 @@ class ModelWorker:
             pause if background else contextlib.nullcontext(),
             stop_when(abandoned),
         ):
-            if on_event is not None:
-                return summarizer.summarize(texts, options, on_event=on_event)
-            return summarizer.summarize(texts, options)
+            # Timed, counted and traced (service.observability): a span in the trace of each caller it serves.
+            traces = [item.ticket.trace for item in call]
+            return self.telemetry.call(
+                self.model, summarizer.kind, traces, lambda: summarizer.summarize(texts, options, **kw)
+            )
 
     def _urgent_waiting(self) -> bool:
         """Asked after each step, from the model's worker threads: cheap, and unlocked (a stale answer costs a step)."""

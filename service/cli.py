@@ -96,6 +96,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go through docsum's handler: its format, with request ids
         timeout_graceful_shutdown=CUT_SECONDS,  # after the drain: what still runs is cut
     )
     DrainingServer(config, context_of(application).lifecycle, settings.drain_seconds).run()

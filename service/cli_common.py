@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import NoReturn
 
@@ -13,6 +12,7 @@ from models.documents import DocumentFileError, extract
 from models.errors import ModelError
 from models.types import Summarizer
 from service.features.summarize.source import Source
+from service.observability.logs import configure_logging
 from service.settings import Settings
 
 
@@ -28,7 +28,7 @@ def cli_settings() -> Settings:
         settings = Settings()
     except ValueError as exc:
         fail(f"invalid DOCSUM_* setting: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 

@@ -19,6 +19,7 @@ from service.features.jobs.worker import JobWorker
 from service.features.models.serving import ModelsServing
 from service.features.summarize.serving import SummarizeServing
 from service.lifecycle import Lifecycle
+from service.observability.metrics import Metrics
 from service.provider import provide, provided
 from service.settings import Settings
 
@@ -36,6 +37,7 @@ class AppContext:
     ground: GroundServing
     jobs: JobsServing
     models: ModelsServing
+    metrics: Metrics | None = None  # None: DOCSUM_METRICS is off
 
 
 def install_context(app: Starlette, context: AppContext) -> None:

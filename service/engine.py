@@ -37,6 +37,7 @@ from models.runner import Document, DocumentResult, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
 from service.batching import BatchLimits, ModelWorker, Priority, Ticket
 from service.errors import ShuttingDown
+from service.observability.telemetry import Telemetry
 
 __all__ = ["Engine", "Priority"]
 
@@ -54,8 +55,10 @@ class Engine:
         batch_wait_ms: float = 10.0,
         queue_size: int = 256,
         batch_share: float = 0.25,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.registry = registry
+        self.telemetry = telemetry or Telemetry()  # metrics and spans of the model work (service.observability)
         self.max_chars = max_chars
         self.limits = BatchLimits(batch_size, batch_tokens, batch_wait_ms / 1000, queue_size, batch_share)
         self._sequence = itertools.count()
@@ -81,6 +84,7 @@ class Engine:
             return []
         ticket = Ticket(int(priority), options, len(texts), Future(), on_error=None, on_event=on_event)
         results: list[Summary] = await self._submit(model, ticket, texts)
+        self.telemetry.documents(model, results)
         return results
 
     async def summarize_documents(
@@ -110,7 +114,9 @@ class Engine:
                 results[index] = (
                     outcome if isinstance(outcome, DocumentResult) else DocumentResult(document.id, summary=outcome)
                 )
-        return [result for result in results if result is not None]
+        finished = [result for result in results if result is not None]
+        self.telemetry.documents(model, finished)
+        return finished
 
     async def load(self, model: str) -> Summarizer:
         self.registry.spec(model)  # an unknown name fails here, before any thread is made
@@ -136,11 +142,15 @@ class Engine:
     async def _submit(self, model: str, ticket: Ticket, texts: Sequence[str]) -> Any:
         self.registry.spec(model)
         worker = self._worker(model)
+        ticket.trace = self.telemetry.capture()
         worker.submit(ticket, texts)
         try:
             return await asyncio.wrap_future(ticket.future)
         except asyncio.CancelledError:
             worker.discard(ticket)
+            raise
+        except Exception:  # the model refused or broke on the request as a whole
+            self.telemetry.failed(model, len(texts))
             raise
 
     def _worker(self, model: str) -> ModelWorker:
@@ -149,6 +159,6 @@ class Engine:
                 raise ShuttingDown("the engine is closed; retry on another replica")
             worker = self._workers.get(model)
             if worker is None:
-                worker = ModelWorker(model, self.registry, self.limits, self._sequence)
+                worker = ModelWorker(model, self.registry, self.limits, self._sequence, self.telemetry)
                 self._workers[model] = worker
             return worker

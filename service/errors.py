@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import ModelError
+from service.request_context import note_error
 
 
 class ServiceError(Exception):
@@ -184,6 +185,7 @@ def error_body(
     code: str, message: str, param: str | None, request_id: str | None, details: Mapping[str, object] | None = None
 ) -> dict[str, Any]:
     """The one error shape; ``details`` are extra fields of a particular code (never replacing the three)."""
+    note_error(code)  # the request's metrics count its errors by code (service.observability)
     error = {**(details or {}), "code": code, "message": message, "param": param}
     return {"error": error, "request_id": request_id}
 

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body
+from service.request_context import request_scope
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,14 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await send_json(send_with_id, 500, error_body("internal_error", _INTERNAL, None, request_id))
+        with request_scope(request_id):  # the id on every log line of the request (service.observability.logs)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                if started:
+                    raise
+                await send_json(send_with_id, 500, error_body("internal_error", _INTERNAL, None, request_id))
 
 
 _INTERNAL = "the server failed to handle this request"

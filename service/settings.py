@@ -104,6 +104,15 @@ class Settings(BaseSettings):
         "get this long to finish; then they are cut and the process exits 0.",
     )
     log_level: str = Field("info", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or one JSON object each; both carry the request id."
+    )
+    metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics.")
+    otlp_endpoint: str | None = Field(
+        None,
+        description="Export traces over OTLP/HTTP to this collector (http://collector:4318); needs "
+        "pip install 'docsum[otel]'.",
+    )
     data_dir: Path = Field(
         default_factory=_default_data_dir,
         description="Where the SQLite job store lives (docsum.db); $XDG_DATA_HOME/docsum by default.",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from models.acceleration import NOT_APPLICABLE
 from models.errors import InputTooLong, UnsupportedOption
+from models.longdoc import summarize_by_length
 from models.text import count_words, render
 from models.types import EventSink, ProgressEvent, Summary, SummaryOptions, TokenEvent
 
@@ -77,3 +78,53 @@ class FakeSummarizer:
             output_tokens=len(head),
             truncated=tokens > self._max_input_tokens,
         )
+
+
+class WindowedFake:
+    """A seq2seq-like summarizer with a 20-word window whose long inputs go through the library's own
+    map-reduce (``models.longdoc``): 2 chunks per model call, each chunk's summary its first 3 words.
+    ``sentences(n)`` of 5 words: 20 make 5 chunks and one reduce pass; 40 make 10 chunks and two."""
+
+    kind = "seq2seq"
+    acceleration = NOT_APPLICABLE
+    max_chunks: int | None = None
+    chunk_overlap_tokens = 0
+    map_batch_tokens = 40
+    default_max_new_tokens = 8
+
+    def __init__(self, name: str = "windowed") -> None:
+        self.name = name
+        self.calls: list[int] = []  # texts per model call, map and reduce included
+
+    @property
+    def max_input_tokens(self) -> int:
+        return 20
+
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [count_words(text) for text in texts]
+
+    def rows_per_document(self, options: SummaryOptions) -> int:
+        return 1
+
+    def check_options(self, options: SummaryOptions) -> None:
+        pass
+
+    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
+        self.calls.append(len(texts))
+        return [" ".join(text.split()[:3]).rstrip(".") + "." for text in texts]
+
+    def summarize_fitting(
+        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        self.calls.append(len(texts))
+        return [Summary(" ".join(text.split()[:5]), count_words(text), min(5, count_words(text))) for text in texts]
+
+    def summarize(
+        self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        return summarize_by_length(self, texts, options, on_event)
+
+
+def sentences(count: int) -> str:
+    """``count`` sentences of 5 words each."""
+    return " ".join(f"Sentence {i} says five words." for i in range(count))

@@ -20,6 +20,7 @@ from models.errors import ModelUnavailable
 from models.types import Summarizer
 from service.engine import Engine
 from service.errors import InvalidRequest, PayloadTooLarge
+from service.request_context import note_model
 from service.settings import Settings
 
 
@@ -65,8 +66,11 @@ class ServingBase:
     # -- models ---------------------------------------------------------------------------------
 
     def model_name(self, requested: str | None) -> str:
-        """The model a request names, or the default."""
-        return requested or self.settings.default_model
+        """The model a request names, or the default (noted for the request's metrics and span)."""
+        model = requested or self.settings.default_model
+        if model in self.engine.registry.names:  # a name the caller made up never becomes a metric label
+            note_model(model)
+        return model
 
     def check_available(self, model: str) -> None:
         """404 for a model not in the catalog, 503 for one known to be unavailable; without loading it."""

@@ -114,10 +114,12 @@ class JobWorker:
                 del self._running[claim.job_id]
 
     async def _summarize(self, claim: Claim) -> None:
+        attributes: dict[str, str | int] = {"docsum.job_id": claim.job_id, "docsum.documents": len(claim.documents)}
         try:
             options = claim.options.to_summary_options()
             docs = [Document(doc.id, doc.text) for doc in claim.documents]
-            results = await self.engine.summarize_documents(claim.model, docs, options, priority=Priority.BATCH)
+            with self.engine.telemetry.span("docsum.job_claim", attributes):  # the trace of this slice of a job
+                results = await self.engine.summarize_documents(claim.model, docs, options, priority=Priority.BATCH)
         except Overloaded as exc:
             await asyncio.to_thread(self.store.release, claim)
             await asyncio.sleep(exc.retry_after)

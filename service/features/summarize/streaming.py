@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi.sse import format_sse_event
@@ -40,8 +41,13 @@ async def start_summary_events(
     """Start the work and wait for its first event; what fails before that is raised here."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[SummaryEvent | object] = asyncio.Queue()
+    started, waiting = time.monotonic(), True
 
-    def on_event(event: SummaryEvent) -> None:
+    def on_event(event: SummaryEvent) -> None:  # on the model's worker thread
+        nonlocal waiting
+        if waiting and isinstance(event, TokenEvent):
+            waiting = False
+            engine.telemetry.first_token(model, time.monotonic() - started)  # docsum_time_to_first_token_seconds
         loop.call_soon_threadsafe(queue.put_nowait, event)
 
     work = asyncio.ensure_future(engine.summarize(model, [text], options, on_event=on_event))

@@ -1,0 +1,1 @@
+"""GET /metrics: Prometheus metrics of this replica."""
