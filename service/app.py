@@ -82,7 +82,13 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
 
 def build_context(settings: Settings, registry: ModelRegistry | None = None) -> AppContext:
     """The engine, the job store and worker, and each feature's serving, built once."""
-    registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
+    registry = registry or ModelRegistry(
+        settings.catalog(),
+        default_loader(settings.load_settings()),
+        probe_source,
+        loadable=settings.loadable_models(),
+        residency=settings.residency(),
+    )
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
     engine = Engine(
         registry,

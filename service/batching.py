@@ -137,6 +137,10 @@ class ModelWorker:
             self.cond.notify()
         return future
 
+    def forget_model(self) -> None:
+        """The registry unloaded the model: drop this worker's reference, so its memory can go."""
+        self.summarizer = None
+
     def discard(self, ticket: Ticket) -> None:
         """Drop a cancelled ticket's queued documents at once, freeing their places."""
         with self.cond:
@@ -163,23 +167,27 @@ class ModelWorker:
                 return
             loads, batch = taken
             try:
-                summarizer = self.registry.get(self.model)
+                summarizer = self.registry.acquire(self.model)  # held: never unloaded during the call
             except Exception as exc:
                 for load in loads:
                     _settle(load, exc=exc)
                 for item in batch:
                     self._fail_ticket(item.ticket, exc)
                 continue
-            self.summarizer = summarizer
-            for load in loads:
-                _settle(load, summarizer)
-            if batch:
-                started = time.monotonic()
-                self._run_batch(summarizer, batch)
-                elapsed = (time.monotonic() - started) / len(batch)
-                self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
-                if not self.items:  # unlocked: a stale answer costs one trim, or skips one
-                    return_free_heap()
+            try:
+                self.summarizer = summarizer
+                for load in loads:
+                    _settle(load, summarizer)
+                if batch:
+                    started = time.monotonic()
+                    self._run_batch(summarizer, batch)
+                    elapsed = (time.monotonic() - started) / len(batch)
+                    self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
+            finally:
+                del summarizer
+                self.registry.release(self.model)
+            if batch and not self.items:  # unlocked: a stale answer costs one trim, or skips one
+                return_free_heap()
 
     def _next(self) -> tuple[list[Future[Summarizer]], list[Item]] | None:
         """Wait for work; return pending load requests and the next batch of items."""

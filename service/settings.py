@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
 from models.loading import LoadSettings
+from models.residency import Residency
 from models.types import DEFAULT_MAX_CHUNKS, DEFAULT_MAX_SENTENCES, WorkLimits
 
 
@@ -32,6 +33,20 @@ class Settings(BaseSettings):
     models: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Extra catalog entries, NAME=SOURCE[@REVISION], comma-separated or a JSON list/object.",
+    )
+    loadable: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Catalog names callers may cause to load, comma-separated (the default model always may); "
+        "others are refused with 403 model_not_loadable. Empty or *: every catalog model.",
+    )
+    max_resident_models: int = Field(
+        0,
+        ge=0,
+        description="Models loaded at once, at most; loading one more unloads the least recently used idle one "
+        "(503 models_busy if every one has work in flight). 0: no cap.",
+    )
+    model_idle_seconds: float = Field(
+        0, ge=0, description="A model unused this long is unloaded (and loaded again when next asked for); 0: never."
     )
     device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
     dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field(
@@ -140,6 +155,13 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in text.split(",") if part.strip())
         return value
 
+    @field_validator("loadable", mode="before")
+    @classmethod
+    def _split_loadable(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("models")
     @classmethod
     def _check_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -149,6 +171,15 @@ class Settings(BaseSettings):
 
     def catalog(self) -> dict[str, ModelSpec]:
         return build_catalog(parse_model_entry(entry) for entry in self.models)
+
+    def loadable_models(self) -> frozenset[str] | None:
+        """The names callers may cause to load; None: all of the catalog."""
+        if not self.loadable or "*" in self.loadable:
+            return None
+        return frozenset({*self.loadable, self.default_model})
+
+    def residency(self) -> Residency:
+        return Residency(max_resident=self.max_resident_models or None, idle_seconds=self.model_idle_seconds or None)
 
     def store_url(self) -> str:
         if self.database_url:
