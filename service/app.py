@@ -22,6 +22,8 @@ from service.features.health.router import router as health_router
 from service.features.jobs.router import router as jobs_router
 from service.features.jobs.serving import JobsServing
 from service.features.jobs.store import JobStore
+from service.features.jobs.webhook_policy import WebhookPolicy
+from service.features.jobs.webhooks import WebhookSender, WebhookSettings
 from service.features.jobs.worker import JobWorker
 from service.features.models.router import router as models_router
 from service.features.models.serving import ModelsServing
@@ -105,7 +107,17 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         retention_seconds=settings.job_retention_hours * 3600,
         unserved_seconds=settings.job_unserved_hours * 3600,
     )
-    worker = JobWorker(store, engine, claim_size=settings.batch_size)
+    policy = WebhookPolicy(settings.webhook_hosts)
+    sender = None
+    if settings.webhook_secret is not None and policy.enabled:
+        webhook_settings = WebhookSettings(
+            settings.webhook_secret.get_secret_value(),
+            attempts=settings.webhook_attempts,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+        )
+        sender = WebhookSender(store.database, policy, webhook_settings)
+    worker = JobWorker(store, engine, claim_size=settings.batch_size, webhooks=sender)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -114,7 +126,7 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         job_worker=worker,
         summarize=SummarizeServing(engine, settings),
         ground=GroundServing(engine, settings),
-        jobs=JobsServing(store, worker, engine, settings),
+        jobs=JobsServing(store, worker, engine, settings, policy),
         models=ModelsServing(registry, settings.default_model),
     )
 

@@ -120,6 +120,7 @@ ERROR_CODES: dict[str, int] = {
     "query_too_long": 422,
     "invalid_documents": 422,
     "idempotency_key_reused": 422,
+    "webhook_not_allowed": 422,
     "overloaded": 429,
     "headers_too_large": 431,
     "internal_error": 500,

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
@@ -141,6 +141,35 @@ class Settings(BaseSettings):
     max_job_body_bytes: int = Field(
         512 * 1024 * 1024, ge=1024, description="Body size of POST /v1/jobs (JSON or JSONL upload); more is refused."
     )
+
+    webhook_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Hosts job webhooks may call, comma-separated: a name, or *.example.com for its subdomains; "
+        "a host that resolves to a private address must be listed by name. Empty: webhooks are off.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 that signs each webhook call (X-Docsum-Signature); required with "
+        "DOCSUM_WEBHOOK_HOSTS.",
+    )
+    webhook_attempts: int = Field(5, ge=1, le=20, description="Calls of a webhook before it is given up.")
+    webhook_backoff_seconds: float = Field(
+        2.0, gt=0, description="Wait before a webhook's second call; doubled before each next one (at most 1 h)."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300, description="Longest wait for a webhook's answer.")
+
+    @field_validator("webhook_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Settings:
+        if self.webhook_hosts and self.webhook_secret is None:
+            raise ValueError("DOCSUM_WEBHOOK_HOSTS needs DOCSUM_WEBHOOK_SECRET: every webhook call is signed")
+        return self
 
     @field_validator("models", mode="before")
     @classmethod

@@ -29,6 +29,12 @@ class JobRequest(SummaryParams):
     """JSON form of a job; the same job can be uploaded as a JSONL or CSV file (multipart field `file`)."""
 
     documents: list[JobDocument] = Field(min_length=1)
+    webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Called (a signed POST) when the job ends; its host must be on the server's allow-list "
+        "(DOCSUM_WEBHOOK_HOSTS), else 422 webhook_not_allowed.",
+    )
 
 
 class JobProgress(BaseModel):
