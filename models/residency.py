@@ -28,6 +28,8 @@ class Residency:
     idle_seconds: float | None = None  # None: never unloaded for idleness
     clock: Callable[[], float] = time.monotonic
     busy: Callable[[str], bool] = lambda _name: False
+    # Never unloaded (the service's default model: /ready must not turn 503 because it idled).
+    pinned: frozenset[str] = frozenset()
     in_use: dict[str, int] = field(default_factory=dict)
     last_used: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,7 +48,8 @@ class Residency:
         self.touch(name)
 
     def idle(self, name: str) -> bool:
-        return not self.in_use.get(name) and not self.busy(name)
+        """Whether the model may be unloaded now: no call holds it, no work waits for it, not pinned."""
+        return name not in self.pinned and not self.in_use.get(name) and not self.busy(name)
 
     def make_room(self, loaded: Collection[str], loading: int, incoming: str) -> list[str]:
         """The loaded models to unload so that ``incoming`` fits beside them and the ``loading`` ones (least

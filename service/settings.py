@@ -208,7 +208,11 @@ class Settings(BaseSettings):
         return frozenset({*self.loadable, self.default_model})
 
     def residency(self) -> Residency:
-        return Residency(max_resident=self.max_resident_models or None, idle_seconds=self.model_idle_seconds or None)
+        return Residency(
+            max_resident=self.max_resident_models or None,
+            idle_seconds=self.model_idle_seconds or None,
+            pinned=frozenset({self.default_model}),
+        )
 
     def store_url(self) -> str:
         if self.database_url:

@@ -98,6 +98,18 @@ def test_queued_work_counts_as_in_flight() -> None:
     assert unloads == ["a"]
 
 
+def test_a_pinned_model_stays() -> None:
+    clock = Clock()
+    models, _, unloads = registry(max_resident=2, idle_seconds=10, clock=clock, pinned=frozenset({"a"}))
+    models.get("a")
+    models.get("b")
+    clock.now = 100
+    assert models.unload_idle() == ["b"]
+    models.get("b")
+    models.get("c")  # a is older but pinned
+    assert unloads == ["b", "b"]
+
+
 def test_idle_models_are_unloaded_after_their_time() -> None:
     clock = Clock()
     models, loads, unloads = registry(idle_seconds=60, clock=clock)

@@ -27,7 +27,7 @@ def test_settings_read_the_allow_list() -> None:
     assert Settings().loadable_models() is None
     assert Settings(loadable="*").loadable_models() is None  # type: ignore[arg-type]
     residency = Settings(max_resident_models=2, model_idle_seconds=600).residency()
-    assert (residency.max_resident, residency.idle_seconds) == (2, 600)
+    assert (residency.max_resident, residency.idle_seconds, residency.pinned) == (2, 600, {"extractive"})
     assert (Settings().residency().max_resident, Settings().residency().idle_seconds) == (None, None)
 
 
