@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import httpx
 
-from service.client.errors import DocsumError, StreamError, error_from_body, retry_after_seconds
+from service.client.errors import DocsumError, error_from_body, retry_after_seconds
 
 __all__ = ["FINAL_STATUSES", "Event", "ResumePoint", "RetryPolicy", "SSEParser", "resume_point"]
 
@@ -151,7 +151,7 @@ class SSEParser:
         line = line.rstrip("\r\n")
         if not line:
             if self._data:
-                yield self._dispatch()
+                yield from self._dispatch()
             return
         if line.startswith(":"):
             return  # a comment (keep-alive)
@@ -164,16 +164,15 @@ class SSEParser:
 
     def close(self) -> Iterator[Event]:
         if self._data:
-            yield self._dispatch()
+            yield from self._dispatch()
 
-    def _dispatch(self) -> Event:
+    def _dispatch(self) -> Iterator[Event]:
         kind, data = self._event, json.loads("\n".join(self._data))
         self._event, self._data = "message", []
         if kind == "error":
             raise error_from_body(data, None)
-        if kind not in ("progress", "token", "summary"):
-            raise StreamError(f"unknown event {kind!r}", code="unknown_event")
-        return Event(kind, data)  # type: ignore[arg-type]
+        if kind in ("progress", "token", "summary"):  # others (a newer server's) are skipped, as SSE allows
+            yield Event(kind, data)  # type: ignore[arg-type]
 
 
 # -- resumable downloads -------------------------------------------------------------------

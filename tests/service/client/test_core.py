@@ -108,7 +108,10 @@ def test_async_client_gives_up_after_its_attempts() -> None:
 
 def test_sse_parser_yields_events_and_raises_an_error_event() -> None:
     parser = SSEParser()
-    stream = 'event: progress\ndata: {"chunks_done": 1}\n\n: keep-alive\nevent: token\ndata: {"text": "Hi"}\n\n'
+    stream = (
+        'event: progress\ndata: {"chunks_done": 1}\n\n: keep-alive\nevent: later\ndata: {}\n\n'
+        'event: token\ndata: {"text": "Hi"}\n\n'
+    )
     events = [event for line in stream.split("\n") for event in parser.feed(line)]
     assert [(e.type, e.data) for e in events] == [("progress", {"chunks_done": 1}), ("token", {"text": "Hi"})]
     assert events[1].text == "Hi"
