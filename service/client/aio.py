@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -71,21 +72,13 @@ class AsyncClient:
 
     async def stream(self, text: str, *, model: str | None = None, **options: Any) -> AsyncIterator[Event]:
         body = {**options_body(model, options), "text": text, "stream": True}
-        for attempt in range(self.retry.attempts):
-            async with self._http.stream("POST", "/v1/summarize", json=body) as response:
-                if response.is_success:
-                    parser = SSEParser()
-                    async for line in response.aiter_lines():
-                        for event in parser.feed(line):
-                            yield event
-                    for event in parser.close():
-                        yield event
-                    return
-                await response.aread()
-                delay = self.retry.delay(attempt, response)
-                if delay is None:
-                    raise error_from_response(response)
-            await asyncio.sleep(delay)
+        async with self._streaming("POST", "/v1/summarize", json=body) as response:
+            parser = SSEParser()
+            async for line in response.aiter_lines():
+                for event in parser.feed(line):
+                    yield event
+            for event in parser.close():
+                yield event
 
     async def models(self) -> list[dict[str, Any]]:
         models: list[dict[str, Any]] = (await self._json("GET", "/v1/models"))["models"]
@@ -130,17 +123,9 @@ class AsyncClient:
     async def download(self, job_id: str, path: Path | str, *, resume: bool = True) -> int:
         writer = ResultsWriter(Path(path), resume)
         try:
-            for attempt in range(self.retry.attempts):
-                async with self._http.stream("GET", f"/v1/jobs/{job_id}/results") as response:
-                    if response.is_success:
-                        async for line in response.aiter_lines():
-                            writer.line(line)
-                        break
-                    await response.aread()
-                    delay = self.retry.delay(attempt, response)
-                    if delay is None:
-                        raise error_from_response(response)
-                await asyncio.sleep(delay)
+            async with self._streaming("GET", f"/v1/jobs/{job_id}/results") as response:
+                async for line in response.aiter_lines():
+                    writer.line(line)
         except BaseException:
             writer.close()
             raise
@@ -157,6 +142,30 @@ class AsyncClient:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return (await self._send(method, path, **kwargs)).json()
+
+    @contextlib.asynccontextmanager
+    async def _streaming(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+        for attempt in range(self.retry.attempts):
+            try:
+                response = await self._http.send(self._http.build_request(method, path, **kwargs), stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                delay = self.retry.delay(attempt, None)
+                if delay is None:
+                    raise
+            else:
+                if response.is_success:
+                    try:
+                        yield response
+                    finally:
+                        await response.aclose()
+                    return
+                await response.aread()
+                await response.aclose()
+                delay = self.retry.delay(attempt, response)
+                if delay is None:
+                    raise error_from_response(response)
+            await asyncio.sleep(delay)
+        raise DocsumError("no attempt was made (RetryPolicy.attempts < 1)")
 
     async def _send(self, method: str, path: str, *, upload: Upload | None = None, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.retry.attempts):

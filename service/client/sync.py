@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -77,19 +78,11 @@ class Client:
         """The summary as it is made: ``progress`` and ``token`` events, then one ``summary`` event.
         A failure before the stream starts raises as a plain error; after, as ``StreamError``."""
         body = {**options_body(model, options), "text": text, "stream": True}
-        for attempt in range(self.retry.attempts):
-            with self._http.stream("POST", "/v1/summarize", json=body) as response:
-                if response.is_success:
-                    parser = SSEParser()
-                    for line in response.iter_lines():
-                        yield from parser.feed(line)
-                    yield from parser.close()
-                    return
-                response.read()
-                delay = self.retry.delay(attempt, response)
-                if delay is None:
-                    raise error_from_response(response)
-            time.sleep(delay)
+        with self._streaming("POST", "/v1/summarize", json=body) as response:
+            parser = SSEParser()
+            for line in response.iter_lines():
+                yield from parser.feed(line)
+            yield from parser.close()
 
     def models(self) -> list[dict[str, Any]]:
         models: list[dict[str, Any]] = self._json("GET", "/v1/models")["models"]
@@ -142,17 +135,9 @@ class Client:
         With ``resume``, lines an interrupted download already wrote are kept, not written again."""
         writer = ResultsWriter(Path(path), resume)
         try:
-            for attempt in range(self.retry.attempts):
-                with self._http.stream("GET", f"/v1/jobs/{job_id}/results") as response:
-                    if response.is_success:
-                        for line in response.iter_lines():
-                            writer.line(line)
-                        break
-                    response.read()
-                    delay = self.retry.delay(attempt, response)
-                    if delay is None:
-                        raise error_from_response(response)
-                time.sleep(delay)
+            with self._streaming("GET", f"/v1/jobs/{job_id}/results") as response:
+                for line in response.iter_lines():
+                    writer.line(line)
         except BaseException:
             writer.close()
             raise
@@ -172,6 +157,31 @@ class Client:
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._send(method, path, **kwargs).json()
+
+    @contextlib.contextmanager
+    def _streaming(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A successful response whose body is read as it comes; retried as ``_send`` retries."""
+        for attempt in range(self.retry.attempts):
+            try:
+                response = self._http.send(self._http.build_request(method, path, **kwargs), stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                delay = self.retry.delay(attempt, None)
+                if delay is None:
+                    raise
+            else:
+                if response.is_success:
+                    try:
+                        yield response
+                    finally:
+                        response.close()
+                    return
+                response.read()
+                response.close()
+                delay = self.retry.delay(attempt, response)
+                if delay is None:
+                    raise error_from_response(response)
+            time.sleep(delay)
+        raise DocsumError("no attempt was made (RetryPolicy.attempts < 1)")
 
     def _send(self, method: str, path: str, *, upload: Upload | None = None, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.retry.attempts):

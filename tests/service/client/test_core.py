@@ -163,3 +163,25 @@ def test_job_body_takes_documents_or_a_file(tmp_path: Path) -> None:
     assert upload.fields == {"grounding": "false", "webhook_url": "https://hooks.example/x"}
     with pytest.raises(ValueError, match="either"):
         job_body(None, None, None, None, {})
+
+
+def test_stream_and_download_are_retried_before_they_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sse = b'event: token\ndata: {"text": "Hi"}\n\nevent: summary\ndata: {"summary": "Hi."}\n\n'
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) % 2:  # every first try: the server is busy, or not there yet
+            if request.url.path.endswith("/results"):
+                raise httpx.ConnectError("refused", request=request)
+            return httpx.Response(429, json=envelope("overloaded"), headers={"Retry-After": "1"})
+        if request.url.path.endswith("/results"):
+            return httpx.Response(200, content=(line("a") + "\n").encode())
+        return httpx.Response(200, content=sse, headers={"content-type": "text/event-stream"})
+
+    monkeypatch.setattr(client_sync.time, "sleep", lambda _: None)
+    with Client("http://docsum", transport=httpx.MockTransport(handler)) as client:
+        events = list(client.stream("text"))
+        assert [(e.type, e.text) for e in events] == [("token", "Hi"), ("summary", "Hi.")]
+        assert client.download("j1", tmp_path / "out.jsonl") == 1
+    assert calls == ["/v1/summarize", "/v1/summarize", "/v1/jobs/j1/results", "/v1/jobs/j1/results"]
