@@ -376,7 +376,9 @@ class JobStore:
 
 
 def _select_jobs() -> Select[Any]:
-    """Jobs with the time their wait began (``waiting_since``), if they are waiting for a replica."""
-    return select(jobs, job_waits.c.since.label("waiting_since")).select_from(
-        jobs.outerjoin(job_waits, job_waits.c.job_id == jobs.c.id)
+    """Jobs with the time their wait began (``waiting_since``), if they are waiting for a replica, and
+    their webhook's state."""
+    hook = (webhooks.c.state.label("webhook_state"), webhooks.c.attempts.label("webhook_attempts"))
+    return select(jobs, job_waits.c.since.label("waiting_since"), *hook).select_from(
+        jobs.outerjoin(job_waits, job_waits.c.job_id == jobs.c.id).outerjoin(webhooks, webhooks.c.job_id == jobs.c.id)
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -194,7 +195,14 @@ def test_a_job_ends_and_its_webhook_is_called_signed(webhook_client: TestClient)
             "/v1/jobs", json={"documents": [{"id": "a", "text": "one two three"}], "webhook_url": receiver.url}
         )
         assert created.status_code == 202, created.text
+        assert created.json()["webhook"] == {"state": "pending", "attempts": 0}
         assert receiver.called.wait(20)
+        job_url = f"/v1/jobs/{created.json()['id']}"
+        for _ in range(200):
+            if webhook_client.get(job_url).json()["webhook"]["state"] == "delivered":
+                break
+            time.sleep(0.05)
+        assert webhook_client.get(job_url).json()["webhook"] == {"state": "delivered", "attempts": 1}
     headers, body = receiver.calls[0]
     assert verify(SECRET, body, headers)
     assert json.loads(body)["job"] == {
