@@ -10,14 +10,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from models.backends import ModelSpec, backend_for_source, backend_named
-from models.errors import ModelError, ModelUnavailable, UnknownModel
+from models.errors import ModelError, ModelNotLoadable, ModelUnavailable, UnknownModel
 from models.loading import LoadSettings, is_local_source
+from models.residency import Residency, module_bytes, release_memory
 from models.types import ModelKind, Summarizer
 
 __all__ = [
@@ -111,6 +112,9 @@ class ModelStatus:
     # Loaded models only: whether every speed path meant for the model runs, and if not, why.
     accelerated: bool | None = None
     acceleration: str | None = None
+    loadable: bool = True
+    # Loaded models: parameter and buffer bytes of its torch modules (None: not measured, e.g. CTranslate2).
+    memory_bytes: int | None = None
 
     @property
     def available(self) -> bool:
@@ -126,10 +130,19 @@ class ModelRegistry:
 
     ``probe`` tells, without loading, why a model surely cannot load; it goes with
     the loader it knows about. Without a loader, the default one and its probe.
+    ``loadable``: the catalog names callers may cause to load (None: all; others raise
+    ``ModelNotLoadable``). ``residency``: how many stay loaded, and for how long idle
+    (``models.residency``); model calls hold their model with ``acquire``/``release``.
     """
 
     def __init__(
-        self, catalog: Mapping[str, ModelSpec], loader: Loader | None = None, probe: Probe | None = None
+        self,
+        catalog: Mapping[str, ModelSpec],
+        loader: Loader | None = None,
+        probe: Probe | None = None,
+        *,
+        loadable: Collection[str] | None = None,
+        residency: Residency | None = None,
     ) -> None:
         if loader is None:
             loader, probe = default_loader(LoadSettings()), probe_source
@@ -139,6 +152,14 @@ class ModelRegistry:
         self._probe = probe
         self._failures: dict[str, str] = {}  # why a load failed: final until the process restarts
         self._locks = {name: threading.Lock() for name in self._specs}
+        unknown = sorted(set(loadable or ()) - set(self._specs))
+        if unknown:
+            raise ValueError(f"loadable models not in the catalog: {', '.join(unknown)}")
+        self._loadable = None if loadable is None else frozenset(loadable)
+        self.residency = residency or Residency()
+        self._loading: set[str] = set()
+        self._memory: dict[str, int | None] = {}
+        self._unload_hooks: list[Callable[[str], None]] = []
 
     @property
     def names(self) -> list[str]:
@@ -155,25 +176,96 @@ class ModelRegistry:
         self._specs[summarizer.name] = ModelSpec(summarizer.name, source, summarizer.kind)
         self._locks.setdefault(summarizer.name, threading.Lock())
         self._loaded[summarizer.name] = summarizer
+        self._memory[summarizer.name] = module_bytes(summarizer)
         self._failures.pop(summarizer.name, None)
+        self.residency.touch(summarizer.name)
 
     def get(self, name: str) -> Summarizer:
         """The loaded summarizer, loading it now if needed (slow: call off the event loop)."""
         spec = self.spec(name)
         if (summarizer := self._loaded.get(name)) is not None:
+            self.residency.touch(name)
             return summarizer
+        self.check_loadable(name)
         with self._locks[name]:
             if (summarizer := self._loaded.get(name)) is not None:
                 return summarizer
             if (reason := self._why_not(name)) is not None:
                 raise ModelUnavailable(f"model {name!r} is unavailable: {reason}", param="model")
+            self._make_room(name)
             try:
                 summarizer = self._loader(spec)
-            except ModelError as exc:
+            except BaseException as exc:
+                with self.residency.lock:
+                    self._loading.discard(name)
+                if not isinstance(exc, ModelError):
+                    raise
                 self._failures[name] = exc.message
                 raise ModelUnavailable(f"model {name!r} is unavailable: {exc.message}", param="model") from exc
-            self._loaded[name] = summarizer
+            memory = module_bytes(summarizer)
+            with self.residency.lock:
+                self._memory[name] = memory
+                self._loaded[name] = summarizer
+                self._loading.discard(name)
+                self.residency.touch(name)
             return summarizer
+
+    def check_loadable(self, name: str) -> None:
+        """``ModelNotLoadable`` for a model callers may not load (one already loaded, or injected, may be used)."""
+        if self._loadable is not None and name not in self._loadable and name not in self._loaded:
+            raise ModelNotLoadable(
+                f"model {name!r} is not loadable on this server (DOCSUM_LOADABLE); GET /v1/models says which are",
+                param="model",
+            )
+
+    def acquire(self, name: str) -> Summarizer:
+        """The summarizer, held (never unloaded) until ``release``: for the length of a model call."""
+        with self.residency.lock:
+            self.residency.acquire(name)
+        try:
+            return self.get(name)
+        except BaseException:
+            self.release(name)
+            raise
+
+    def release(self, name: str) -> None:
+        with self.residency.lock:
+            self.residency.release(name)
+
+    def on_unload(self, hook: Callable[[str], None]) -> None:
+        """Call ``hook(name)`` after a model is unloaded (so holders of a reference drop it)."""
+        self._unload_hooks.append(hook)
+
+    def unload_idle(self) -> list[str]:
+        """Unload the models idle longer than the residency allows; their names."""
+        with self.residency.lock:
+            names = self.residency.expired(list(self._loaded))
+            for name in names:
+                self._drop(name)
+        self._after_unload(names)
+        return names
+
+    def _make_room(self, name: str) -> None:
+        with self.residency.lock:
+            victims = self.residency.make_room(list(self._loaded), len(self._loading), name)
+            for victim in victims:
+                self._drop(victim)
+            self._loading.add(name)
+        self._after_unload(victims)
+
+    def _drop(self, name: str) -> None:
+        self._loaded.pop(name, None)
+        self._memory.pop(name, None)
+        self.residency.forget(name)
+        logger.info("model %r unloaded", name)
+
+    def _after_unload(self, names: list[str]) -> None:
+        if not names:
+            return
+        for name in names:
+            for hook in self._unload_hooks:
+                hook(name)
+        release_memory()
 
     def _why_not(self, name: str) -> str | None:
         """Why the model cannot load now: a failed load, or what the probe finds (asked each time, so a
@@ -188,7 +280,8 @@ class ModelRegistry:
     def status(self, name: str) -> ModelStatus:
         spec = self.spec(name)
         loaded = self._loaded.get(name)
-        reason = None if loaded else self._why_not(name)
+        loadable = self._loadable is None or name in self._loadable or loaded is not None
+        reason = None if loaded else self._why_not(name) if loadable else "not loadable here (DOCSUM_LOADABLE)"
         state: State = "loaded" if loaded else "unavailable" if reason is not None else "not_loaded"
         acceleration = loaded.acceleration if loaded else None
         return ModelStatus(
@@ -200,6 +293,8 @@ class ModelRegistry:
             max_input_tokens=loaded.max_input_tokens if loaded else None,
             accelerated=acceleration.accelerated if acceleration else None,
             acceleration=acceleration.reason if acceleration else None,
+            loadable=loadable,
+            memory_bytes=self._memory.get(name) if loaded else None,
         )
 
 

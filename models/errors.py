@@ -5,6 +5,8 @@ ModelError                 base of everything the library raises on purpose     
 ├── ModelUnavailable       a catalog model that cannot be loaded (missing files,    model_unavailable
 │   │                      offline, unsafe)
 │   └── UnsafeCheckpoint   weights that are not safetensors                         model_unavailable
+├── ModelNotLoadable       a catalog model callers may not load (DOCSUM_LOADABLE)   model_not_loadable
+├── ModelsBusy             at the resident-model cap, every resident model busy     models_busy
 ├── InvalidOption          an option's value outside its bounds (models.options)    invalid_request
 ├── UnsupportedOption      an option the chosen summarizer cannot honour            unsupported_option
 └── InvalidInput           a document the summarizer cannot take (empty, ...)       invalid_input
@@ -47,6 +49,18 @@ class ModelUnavailable(ModelError):
     """The model is in the catalog but cannot be loaded."""
 
     code = "model_unavailable"
+
+
+class ModelNotLoadable(ModelError):
+    """The model is in the catalog, but the operator does not let callers load it (``DOCSUM_LOADABLE``)."""
+
+    code = "model_not_loadable"
+
+
+class ModelsBusy(ModelError):
+    """Loading the model would pass the cap on resident models, and every resident one has work in flight."""
+
+    code = "models_busy"
 
 
 class UnsafeCheckpoint(ModelUnavailable):

@@ -24,6 +24,8 @@ from service.features.jobs.router import router as jobs_router
 from service.features.jobs.serving import JobsServing
 from service.features.jobs.stats import count_jobs
 from service.features.jobs.store import JobStore
+from service.features.jobs.webhook_policy import WebhookPolicy
+from service.features.jobs.webhooks import WebhookSender, WebhookSettings
 from service.features.jobs.worker import JobWorker
 from service.features.metrics.router import router as metrics_router
 from service.features.models.router import router as models_router
@@ -101,7 +103,13 @@ def build_context(
 ) -> AppContext:
     """The engine, the job store and worker, and each feature's serving, built once."""
     telemetry = telemetry or Telemetry()
-    registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
+    registry = registry or ModelRegistry(
+        settings.catalog(),
+        default_loader(settings.load_settings()),
+        probe_source,
+        loadable=settings.loadable_models(),
+        residency=settings.residency(),
+    )
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
     engine = Engine(
         registry,
@@ -119,7 +127,17 @@ def build_context(
         retention_seconds=settings.job_retention_hours * 3600,
         unserved_seconds=settings.job_unserved_hours * 3600,
     )
-    worker = JobWorker(store, engine, claim_size=settings.batch_size)
+    policy = WebhookPolicy(settings.webhook_hosts)
+    sender = None
+    if settings.webhook_secret is not None and policy.enabled:
+        webhook_settings = WebhookSettings(
+            settings.webhook_secret.get_secret_value(),
+            attempts=settings.webhook_attempts,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+        )
+        sender = WebhookSender(store.database, policy, webhook_settings)
+    worker = JobWorker(store, engine, claim_size=settings.batch_size, webhooks=sender)
     if telemetry.metrics is not None:
         telemetry.metrics.watch(
             StateCollector(
@@ -136,7 +154,7 @@ def build_context(
         job_worker=worker,
         summarize=SummarizeServing(engine, settings),
         ground=GroundServing(engine, settings),
-        jobs=JobsServing(store, worker, engine, settings),
+        jobs=JobsServing(store, worker, engine, settings, policy),
         models=ModelsServing(registry, settings.default_model),
         metrics=telemetry.metrics,
     )

@@ -15,14 +15,12 @@ these workers.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
 from typing import Any
 
 from models.catalog import ModelRegistry
@@ -34,64 +32,12 @@ from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded, ShuttingDown
 from service.fairness import TimeShare
 from service.observability.telemetry import Telemetry
+from service.tickets import BatchLimits, Item, Priority, Ticket
 
 logger = logging.getLogger(__name__)
 
 # While requests keep arriving, waiting for company stops after this many windows.
 _MAX_WAIT_WINDOWS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class BatchLimits:
-    """How a worker forms model calls and how much it queues (``service.settings``)."""
-
-    batch_size: int  # documents per model call, at most
-    batch_tokens: int  # padded input tokens x beams per model call, at most
-    batch_wait_s: float  # how long to wait after the latest arrival for company
-    queue_size: int  # queued documents per model before Overloaded (429)
-    batch_share: float = 0.0  # of the model's time, guaranteed to batch work (service.fairness)
-
-
-class Priority(enum.IntEnum):
-    """Lower runs first. Interactive requests overtake queued batch and job work."""
-
-    INTERACTIVE = 0
-    BATCH = 1
-
-
-@dataclass(eq=False)
-class Ticket:
-    """One caller's request to one model: its documents' results gather here until all are in.
-    (A durable job, ``service.features.jobs``, reaches the engine as one ticket per claimed slice of documents.)"""
-
-    priority: int
-    options: SummaryOptions
-    size: int
-    future: Future[list[Any]]
-    on_error: Callable[[int, Exception], Any] | None  # per-document errors (batch requests); None: the ticket fails
-    on_event: Any = None  # a progress sink (streaming): such a ticket gets model calls of its own
-    trace: Any = None  # the caller's trace context (service.observability): its model calls' spans join its trace
-    results: list[Any] = field(default_factory=list)
-    remaining: int = 0
-    cancelled: bool = False
-
-    def __post_init__(self) -> None:
-        self.results = [None] * self.size
-        self.remaining = self.size
-
-    @property
-    def done(self) -> bool:
-        return self.cancelled or self.future.done()
-
-
-@dataclass(eq=False)
-class Item:
-    ticket: Ticket
-    index: int
-    text: str
-    seq: int
-    arrived: float
-    tokens: int | None = None
 
 
 class ModelWorker:
@@ -142,6 +88,10 @@ class ModelWorker:
             self.cond.notify()
         return future
 
+    def forget_model(self) -> None:
+        """The registry unloaded the model: drop this worker's reference, so its memory can go."""
+        self.summarizer = None
+
     def discard(self, ticket: Ticket) -> None:
         """Drop a cancelled ticket's queued documents at once, freeing their places."""
         with self.cond:
@@ -168,23 +118,28 @@ class ModelWorker:
                 return
             loads, batch = taken
             try:
-                summarizer = self.telemetry.load(self.registry, self.model)  # timed and traced when it loads
+                # held (never unloaded) until released after the call; a load here is timed and traced
+                summarizer = self.telemetry.load(self.registry, self.model)
             except Exception as exc:
                 for load in loads:
                     _settle(load, exc=exc)
                 for item in batch:
                     self._fail_ticket(item.ticket, exc)
                 continue
-            self.summarizer = summarizer
-            for load in loads:
-                _settle(load, summarizer)
-            if batch:
-                started = time.monotonic()
-                self._run_batch(summarizer, batch)
-                elapsed = (time.monotonic() - started) / len(batch)
-                self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
-                if not self.items:  # unlocked: a stale answer costs one trim, or skips one
-                    return_free_heap()
+            try:
+                self.summarizer = summarizer
+                for load in loads:
+                    _settle(load, summarizer)
+                if batch:
+                    started = time.monotonic()
+                    self._run_batch(summarizer, batch)
+                    elapsed = (time.monotonic() - started) / len(batch)
+                    self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
+            finally:
+                del summarizer
+                self.registry.release(self.model)
+            if batch and not self.items:  # unlocked: a stale answer costs one trim, or skips one
+                return_free_heap()
 
     def _next(self) -> tuple[list[Future[Summarizer]], list[Item]] | None:
         """Wait for work; return pending load requests and the next batch of items."""

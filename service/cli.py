@@ -1,4 +1,4 @@
-"""The ``docsum`` command: serve, summarize, batch, models."""
+"""The ``docsum`` command: serve, summarize, batch, models, submit (a job on a server)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from service.cli_options import (
     Truncation,
     options_or_exit,
 )
+from service.cli_submit import submit_command
 from service.features.jobs.batchfile import count_entries, run_batch
 from service.features.summarize.protocol import SummarizeResponse
 from service.features.summarize.source import Source
@@ -260,6 +261,7 @@ def list_models() -> None:
 app.command("convert")(convert)
 app.command("ground")(ground_command)
 app.command("eval")(evaluate_command)
+app.command("submit")(submit_command)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -35,11 +36,14 @@ from typing import Any
 from models.catalog import ModelRegistry
 from models.runner import Document, DocumentResult, failed_result, precheck
 from models.types import Summarizer, Summary, SummaryOptions
-from service.batching import BatchLimits, ModelWorker, Priority, Ticket
+from service.batching import ModelWorker
 from service.errors import ShuttingDown
 from service.observability.telemetry import Telemetry
+from service.tickets import BatchLimits, Priority, Ticket
 
 __all__ = ["Engine", "Priority"]
+
+logger = logging.getLogger(__name__)
 
 
 class Engine:
@@ -65,6 +69,15 @@ class Engine:
         self._workers: dict[str, ModelWorker] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # Residency (models.residency): a model with documents queued is busy, never unloaded; an
+        # unloaded model's worker drops its reference; idle models are looked for now and then.
+        registry.residency.busy = self._busy
+        registry.on_unload(self._forget)
+        self._stop = threading.Event()
+        idle = registry.residency.idle_seconds
+        if idle is not None:
+            sweeping = threading.Thread(target=self._sweep, args=(idle,), name="docsum-unload-idle", daemon=True)
+            sweeping.start()
 
     async def summarize(
         self,
@@ -120,11 +133,13 @@ class Engine:
 
     async def load(self, model: str) -> Summarizer:
         self.registry.spec(model)  # an unknown name fails here, before any thread is made
+        self.registry.check_loadable(model)
         return await asyncio.wrap_future(self._worker(model).request_load())
 
     def close(self, wait_s: float = 5.0) -> None:
         """Refuse new work, drop queued work, and stop running calls at their next pause point
         (waiting up to ``wait_s`` for them: a process must not exit while a model call runs)."""
+        self._stop.set()
         with self._lock:
             self._closed = True
             workers, self._workers = self._workers, {}
@@ -134,6 +149,24 @@ class Engine:
         for worker in workers.values():
             worker.thread.join(max(0.0, deadline - time.monotonic()))
 
+    def _busy(self, model: str) -> bool:
+        worker = self._workers.get(model)
+        return worker is not None and bool(worker.items)  # what runs holds its model through the registry
+
+    def _forget(self, model: str) -> None:
+        worker = self._workers.get(model)
+        if worker is not None:
+            worker.forget_model()
+
+    def _sweep(self, idle_seconds: float) -> None:
+        """Unload idle models, looking a few times per ``idle_seconds`` (at most every 30 s)."""
+        interval = min(30.0, max(0.05, idle_seconds / 4))
+        while not self._stop.wait(interval):
+            try:
+                self.registry.unload_idle()
+            except Exception:  # never let the sweeper die; the next look tries again
+                logger.exception("unloading idle models failed")
+
     def queued(self, model: str) -> int:
         """Documents waiting for ``model`` (not counting the running batch)."""
         worker = self._workers.get(model)
@@ -141,6 +174,7 @@ class Engine:
 
     async def _submit(self, model: str, ticket: Ticket, texts: Sequence[str]) -> Any:
         self.registry.spec(model)
+        self.registry.check_loadable(model)
         worker = self._worker(model)
         ticket.trace = self.telemetry.capture()
         worker.submit(ticket, texts)

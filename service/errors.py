@@ -16,6 +16,7 @@ ServiceError (status, code)          raised by handlers and the engine
 
 The model library's exceptions (``models.errors``) carry their own codes; this table gives
 them their statuses: UnknownModel 404 model_not_found · ModelUnavailable 503 model_unavailable ·
+ModelNotLoadable 403 model_not_loadable · ModelsBusy 503 models_busy ·
 InvalidOption 422 invalid_request · UnsupportedOption 422 unsupported_option · InvalidInput 422
 invalid_input · InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
 and ``max_input_tokens`` · TooManyChunks 422 too_many_chunks (``chunks``, ``max_chunks``) ·
@@ -97,6 +98,7 @@ class ShuttingDown(ServiceError):
 # Every code an error response can carry, with its status.
 ERROR_CODES: dict[str, int] = {
     "bad_request": 400,
+    "model_not_loadable": 403,
     "model_not_found": 404,
     "job_not_found": 404,
     "not_found": 404,
@@ -126,10 +128,12 @@ ERROR_CODES: dict[str, int] = {
     "corrupt_document": 422,
     "no_text_layer": 422,
     "extraction_timeout": 422,
+    "webhook_not_allowed": 422,
     "overloaded": 429,
     "headers_too_large": 431,
     "internal_error": 500,
     "model_unavailable": 503,
+    "models_busy": 503,
     "not_ready": 503,
     "shutting_down": 503,
 }

@@ -10,12 +10,13 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.catalog import ModelSpec, build_catalog, parse_model_entry
 from models.documents import ExtractLimits
 from models.loading import LoadSettings
+from models.residency import Residency
 from models.types import DEFAULT_MAX_CHUNKS, DEFAULT_MAX_SENTENCES, WorkLimits
 
 
@@ -33,6 +34,20 @@ class Settings(BaseSettings):
     models: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Extra catalog entries, NAME=SOURCE[@REVISION], comma-separated or a JSON list/object.",
+    )
+    loadable: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Catalog names callers may cause to load, comma-separated (the default model always may); "
+        "others are refused with 403 model_not_loadable. Empty or *: every catalog model.",
+    )
+    max_resident_models: int = Field(
+        0,
+        ge=0,
+        description="Models loaded at once, at most; loading one more unloads the least recently used idle one "
+        "(503 models_busy if every one has work in flight). 0: no cap.",
+    )
+    model_idle_seconds: float = Field(
+        0, ge=0, description="A model unused this long is unloaded (and loaded again when next asked for); 0: never."
     )
     device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
     dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = Field(
@@ -154,6 +169,34 @@ class Settings(BaseSettings):
         2048, ge=256, description="Address space of an extraction's child process, in MiB; past it the file fails."
     )
     max_job_files: int = Field(1000, ge=1, description="Files in one multipart POST /v1/jobs; more is refused (422).")
+    webhook_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Hosts job webhooks may call, comma-separated: a name, or *.example.com for its subdomains; "
+        "a host that resolves to a private address must be listed by name. Empty: webhooks are off.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 that signs each webhook call (X-Docsum-Signature); required with "
+        "DOCSUM_WEBHOOK_HOSTS.",
+    )
+    webhook_attempts: int = Field(5, ge=1, le=20, description="Calls of a webhook before it is given up.")
+    webhook_backoff_seconds: float = Field(
+        2.0, gt=0, description="Wait before a webhook's second call; doubled before each next one (at most 1 h)."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300, description="Longest wait for a webhook's answer.")
+
+    @field_validator("webhook_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> Settings:
+        if self.webhook_hosts and self.webhook_secret is None:
+            raise ValueError("DOCSUM_WEBHOOK_HOSTS needs DOCSUM_WEBHOOK_SECRET: every webhook call is signed")
+        return self
 
     @field_validator("models", mode="before")
     @classmethod
@@ -168,6 +211,13 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in text.split(",") if part.strip())
         return value
 
+    @field_validator("loadable", mode="before")
+    @classmethod
+    def _split_loadable(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("models")
     @classmethod
     def _check_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -177,6 +227,19 @@ class Settings(BaseSettings):
 
     def catalog(self) -> dict[str, ModelSpec]:
         return build_catalog(parse_model_entry(entry) for entry in self.models)
+
+    def loadable_models(self) -> frozenset[str] | None:
+        """The names callers may cause to load; None: all of the catalog."""
+        if not self.loadable or "*" in self.loadable:
+            return None
+        return frozenset({*self.loadable, self.default_model})
+
+    def residency(self) -> Residency:
+        return Residency(
+            max_resident=self.max_resident_models or None,
+            idle_seconds=self.model_idle_seconds or None,
+            pinned=frozenset({self.default_model}),
+        )
 
     def store_url(self) -> str:
         if self.database_url:

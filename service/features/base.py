@@ -73,8 +73,10 @@ class ServingBase:
         return model
 
     def check_available(self, model: str) -> None:
-        """404 for a model not in the catalog, 503 for one known to be unavailable; without loading it."""
+        """404 for a model not in the catalog, 403 for one callers may not load, 503 for one known to be
+        unavailable; without loading it."""
         status = self.engine.registry.status(model)
+        self.engine.registry.check_loadable(model)
         if status.state == "unavailable":
             raise ModelUnavailable(f"model {model!r} is unavailable: {status.reason}", param="model")
 

@@ -42,12 +42,12 @@ class Telemetry:
         return self.tracer.start_as_current_span(name, attributes=attributes)
 
     def load(self, registry: ModelRegistry, model: str) -> Summarizer:
-        """The model's summarizer; a load that happens here is timed, and traced."""
+        """The model's summarizer, held until ``registry.release``; a load that happens here is timed, and traced."""
         if registry.is_loaded(model):
-            return registry.get(model)
+            return registry.acquire(model)
         started = time.perf_counter()
         with self.span("docsum.model_load", {"docsum.model": model}):
-            summarizer = registry.get(model)
+            summarizer = registry.acquire(model)
         if self.metrics is not None:
             self.metrics.load_duration.labels(model).observe(time.perf_counter() - started)
         return summarizer

@@ -29,6 +29,12 @@ class JobRequest(SummaryParams):
     """JSON form of a job; the same job can be uploaded as a JSONL or CSV file (multipart field `file`)."""
 
     documents: list[JobDocument] = Field(min_length=1)
+    webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Called (a signed POST) when the job ends; its host must be on the server's allow-list "
+        "(DOCSUM_WEBHOOK_HOSTS), else 422 webhook_not_allowed.",
+    )
 
 
 class JobProgress(BaseModel):
@@ -52,6 +58,13 @@ class JobWaiting(BaseModel):
     )
 
 
+class JobWebhook(BaseModel):
+    state: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (the job runs, or calls are being tried), delivered (a 2xx), failed (given up)."
+    )
+    attempts: int = Field(description="Calls made so far.")
+
+
 class JobOut(BaseModel):
     id: str
     status: JobStatus = Field(
@@ -69,6 +82,7 @@ class JobOut(BaseModel):
         None, description="Why a queued or running job does not progress; absent while a replica can run it."
     )
     results_url: str = Field(description="JSONL, one line per finished document, in input order.")
+    webhook: JobWebhook | None = Field(None, description="The job's webhook_url call, if it named one.")
 
     @classmethod
     def build(cls, job: JobRecord) -> JobOut:
@@ -85,6 +99,7 @@ class JobOut(BaseModel):
             error=error,
             waiting=_waiting(job),
             results_url=f"/v1/jobs/{job.id}/results",
+            webhook=JobWebhook(state=job.webhook_state, attempts=job.webhook_attempts) if job.webhook_state else None,
         )
 
 

@@ -36,6 +36,9 @@ class JobRecord:
     # An active job whose model no running replica serves: since when, and when it fails for that.
     waiting_since: float | None = None
     fails_at: float | None = None
+    # A job with a webhook: pending, delivered or failed, and the calls made so far.
+    webhook_state: str | None = None
+    webhook_attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,4 +88,6 @@ def job_record(row: Any, unserved_seconds: float) -> JobRecord:
         error_message=row.error_message,
         waiting_since=waiting_since,
         fails_at=None if waiting_since is None else waiting_since + unserved_seconds,
+        webhook_state=row.webhook_state,
+        webhook_attempts=row.webhook_attempts or 0,
     )

@@ -26,6 +26,7 @@ _UPLOAD_FORM = {
         "model": {"type": "string"},
         "max_tokens": {"type": "integer"},
         "truncation": {"type": "string", "enum": ["chunk", "head", "error"]},
+        "webhook_url": {"type": "string", "description": "Called when the job ends (see the JSON body)"},
     },
     "additionalProperties": {"type": "string", "description": "any other summary option, as in the JSON body"},
 }
@@ -59,7 +60,8 @@ _NOT_FOUND = error_responses(404, s404="No such job, or it expired, or another c
         422,
         503,
         s415="Neither JSON nor a multipart upload (unsupported_media_type)",
-        s422="Invalid JSON, options or documents (invalid_documents lists every bad one); Idempotency-Key reused",
+        s422="Invalid JSON, options or documents (invalid_documents lists every bad one); Idempotency-Key reused; "
+        "a webhook_url the server may not call (webhook_not_allowed)",
     ),
 )
 async def submit_job(request: Request, response: Response, serving: JobsServingDep) -> JobOut:

@@ -39,6 +39,7 @@ from service.features.jobs.submission import (
     problem,
     validate_params,
 )
+from service.features.jobs.webhook_policy import WebhookPolicy
 from service.features.jobs.worker import JobWorker
 from service.features.summarize.protocol import SummaryParams
 from service.features.summarize.upload import read_form
@@ -49,22 +50,29 @@ _MAX_IDEMPOTENCY_KEY = 255
 
 
 class JobsServing(ServingBase):
-    def __init__(self, store: JobStore, worker: JobWorker, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self, store: JobStore, worker: JobWorker, engine: Engine, settings: Settings, webhooks: WebhookPolicy
+    ) -> None:
         super().__init__(engine, settings)
         self.store = store
         self.worker = worker
+        self.webhooks = webhooks
 
     async def create(self, request: Request) -> tuple[JobOut, bool]:
         """Store a new job; ``(job, False)`` replays the job an earlier request with the same key made."""
         key = _idempotency_key(request)
         submission = await self._read(request)
+        webhook_url = submission.webhook_url
+        if webhook_url is not None:  # refused now (422 webhook_not_allowed), not when the job ends
+            await asyncio.to_thread(self.webhooks.check, webhook_url)
         params = submission.params
         model = self.model_name(params.model)
         self.check_query(params.query)
         options = params.to_options()
         (await self.summarizer(model)).check_options(options)  # unknown 404, unavailable 503: refused now
         # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
-        digest = _request_hash(model, _sent_options(params), submission.documents) if key else None
+        sent = {**_sent_options(params), **({"webhook_url": webhook_url} if webhook_url else {})}
+        digest = _request_hash(model, sent, submission.documents) if key else None
         # A reused key with another request raises IdempotencyConflict: 422 idempotency_key_reused.
         job, created = await asyncio.to_thread(
             self.store.create,
@@ -74,6 +82,7 @@ class JobsServing(ServingBase):
             submission.documents,
             idempotency_key=key,
             request_hash=digest,
+            webhook_url=webhook_url,
         )
         self.worker.notify()
         return JobOut.build(job), created
@@ -131,10 +140,14 @@ class JobsServing(ServingBase):
             if not uploads:
                 raise InvalidRequest("the upload has no `file` part (a JSONL or CSV file, or documents)", param="file")
             fields = {name: value for name, value in form.items() if name != "file" and isinstance(value, str)}
+            webhook_url = fields.pop("webhook_url", None)
             params = validate_params(fields, strict=False)
             if len(uploads) == 1 and is_collection(uploads[0].filename, await _head(uploads[0])):
-                return await asyncio.to_thread(from_upload, uploads[0].file, params, uploads[0].filename)
-            return await self._from_files(uploads, params)
+                submission = await asyncio.to_thread(from_upload, uploads[0].file, params, uploads[0].filename)
+            else:
+                submission = await self._from_files(uploads, params)
+            submission.webhook_url = webhook_url
+            return submission
         finally:
             await form.close()  # the spooled uploads
 

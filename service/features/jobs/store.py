@@ -44,7 +44,7 @@ from service.features.jobs.records import (
     expired,
     job_record,
 )
-from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata
+from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class JobStore:
         *,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        webhook_url: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a job and all its documents at once; ``(job, False)`` when the key was seen with this request."""
         if idempotency_key is not None:
@@ -115,6 +116,8 @@ class JobStore:
                 ]
                 for start in range(0, len(rows), 1000):
                     conn.execute(insert(documents), rows[start : start + 1000])
+                if webhook_url:
+                    conn.execute(insert(webhooks).values(job_id=job_id, url=webhook_url, state="pending", next_at=now))
         except IntegrityError:
             # The same key raced in from another request: the first one won.
             existing = self._by_key(owner, idempotency_key, request_hash) if idempotency_key else None
@@ -359,6 +362,7 @@ class JobStore:
             expired = select(jobs.c.id).where(jobs.c.expires_at < now)
             conn.execute(delete(documents).where(documents.c.job_id.in_(expired.scalar_subquery())))
             conn.execute(delete(job_waits).where(job_waits.c.job_id.in_(expired.scalar_subquery())))
+            conn.execute(delete(webhooks).where(webhooks.c.job_id.in_(expired.scalar_subquery())))
             return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
 
     def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
@@ -372,7 +376,9 @@ class JobStore:
 
 
 def _select_jobs() -> Select[Any]:
-    """Jobs with the time their wait began (``waiting_since``), if they are waiting for a replica."""
-    return select(jobs, job_waits.c.since.label("waiting_since")).select_from(
-        jobs.outerjoin(job_waits, job_waits.c.job_id == jobs.c.id)
+    """Jobs with the time their wait began (``waiting_since``), if they are waiting for a replica, and
+    their webhook's state."""
+    hook = (webhooks.c.state.label("webhook_state"), webhooks.c.attempts.label("webhook_attempts"))
+    return select(jobs, job_waits.c.since.label("waiting_since"), *hook).select_from(
+        jobs.outerjoin(job_waits, job_waits.c.job_id == jobs.c.id).outerjoin(webhooks, webhooks.c.job_id == jobs.c.id)
     )

@@ -43,6 +43,7 @@ class Submission:
     documents: list[tuple[str, str]] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     problems: list[dict[str, object]] = field(default_factory=list)
+    webhook_url: str | None = None  # checked against the server's policy by the caller (webhook_policy)
 
     def add(self, position: int, doc_id: str, text: str) -> None:
         self.documents.append((doc_id, text))
@@ -62,7 +63,10 @@ def from_json(body: bytes, max_documents: int) -> Submission:
     if not isinstance(raw, dict):
         raise InvalidRequest("the body must be a JSON object with `documents`")
     listed = raw.pop("documents", None)
-    submission = Submission(validate_params(raw), "document")
+    webhook_url = raw.pop("webhook_url", None)
+    if webhook_url is not None and not isinstance(webhook_url, str):
+        raise InvalidRequest("webhook_url: a URL string is required", param="webhook_url")
+    submission = Submission(validate_params(raw), "document", webhook_url=webhook_url)
     if not isinstance(listed, list) or not listed:
         raise InvalidRequest("documents: a non-empty list of {id, text} objects is required", param="documents")
     check_count(len(listed), max_documents)

@@ -91,6 +91,21 @@ job_waits = Table(
     Column("checked_at", Float, nullable=False),
 )
 
+# A job's webhook (service.features.jobs.webhooks): called once the job ends. A table of its own, so a
+# store made before webhooks existed gains it by create_all, with no ALTER of docsum_jobs.
+webhooks = Table(
+    "docsum_job_webhooks",
+    metadata,
+    Column("job_id", String(32), ForeignKey("docsum_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    # The next attempt's time; while a replica sends, its lease (another replica may take over after).
+    Column("next_at", Float, nullable=False),
+    Column("last_error", Text),
+    Index("docsum_job_webhooks_due", "state", "next_at"),
+)
+
 
 def connect(url: str) -> Database:
     if url.startswith("sqlite"):

@@ -33,6 +33,7 @@ from service.errors import Overloaded, model_error_status
 from service.features.jobs.batchfile import format_line
 from service.features.jobs.records import Claim, Outcome
 from service.features.jobs.store import JobStore
+from service.features.jobs.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ class JobWorker:
         claim_size: int,
         slots: int = 4,
         poll_seconds: float = 1.0,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.store = store
+        self.webhooks = webhooks  # sends ended jobs' webhooks, in tasks of its own
         self.engine = engine
         self.claim_size = claim_size
         self.slots = slots
@@ -64,6 +67,8 @@ class JobWorker:
         self._tasks = [asyncio.create_task(self._slot(), name=f"docsum-jobs-{n}") for n in range(self.slots)]
         self._tasks.append(asyncio.create_task(self._sweep(), name="docsum-jobs-sweep"))
         self._tasks.append(asyncio.create_task(self._watch(), name="docsum-jobs-watch"))
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -72,6 +77,8 @@ class JobWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.webhooks is not None:
+            await self.webhooks.stop()
 
     def notify(self) -> None:
         """New work was stored: look now instead of at the next poll."""

@@ -20,6 +20,12 @@ class ModelInfo(BaseModel):
     acceleration: str | None = Field(
         None, description="Loaded models that are not accelerated: why (a speed path that did not engage, or none)."
     )
+    loadable: bool = Field(True, description="Whether a request may cause it to load (DOCSUM_LOADABLE).")
+    memory_bytes: int | None = Field(
+        None,
+        description="Loaded models: bytes of their torch parameters and buffers, counted once at load (weights "
+        "only: not activations, caches or the allocator's slack); null when not loaded or not a torch model.",
+    )
 
 
 class ModelList(BaseModel):

@@ -40,6 +40,8 @@ class ModelsServing:
                     default=name == self.default_model,
                     accelerated=status.accelerated,
                     acceleration=status.acceleration,
+                    loadable=status.loadable,
+                    memory_bytes=status.memory_bytes,
                 )
             )
         return ModelList(models=infos)
