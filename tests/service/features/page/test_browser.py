@@ -62,7 +62,7 @@ def downloaded_json(page: Page, button: str) -> dict[str, object]:
 
 def test_a_pasted_article_is_summarized_and_each_sentence_leads_to_its_source(page: Page) -> None:
     page.fill("#text", NEWS_ARTICLE)
-    page.select_option("#length", "long")
+    page.select_option("#length", "medium")
     page.click("#run")
     page.wait_for_selector("#summary .sent")
     assert page.inner_text("#status").startswith("Done")
@@ -140,3 +140,33 @@ def test_a_jsonl_job_runs_to_completion_and_its_results_download(page: Page, tmp
     assert [line["id"] for line in lines] == ["doc-0", "doc-1", "doc-2"]
     assert all(line["summary"] for line in lines)
     page.screenshot(path=str(SCREENSHOTS / "jobs.png"), full_page=True)
+
+
+def test_a_pdf_is_read_and_its_sentences_lead_to_their_page(page: Page, tmp_path: Path) -> None:
+    # The PDF builder and the upload arrive with the document-inputs branch of issue 21.
+    document_files = pytest.importorskip("tests.document_files", reason="needs document inputs (issue 21)")
+    report = tmp_path / "report.pdf"
+    report.write_bytes(document_files.make_pdf())
+    page.set_input_files("#file", str(report))
+    assert page.locator("#text").is_disabled()
+    page.select_option("#length", "long")
+    page.click("#run")
+    page.wait_for_selector("#summary .sent")
+    response = downloaded_json(page, "#download-json")
+    text, sentences = response["text"], response["sentences"]
+    assert isinstance(text, str) and isinstance(sentences, list)
+    assert page.inner_text("#source") == text
+    assert "Annual Report" in text and "Work on the bridge starts in the spring." in text
+    for index, sentence in enumerate(sentences):
+        page.locator("#summary .sent").nth(index).click()
+        mark = page.locator("#source mark.hl")
+        assert (mark.get_attribute("data-offset"), mark.get_attribute("data-length")) == (
+            str(sentence["offset"]),
+            str(sentence["length"]),
+        )
+        assert mark.inner_text() == text[sentence["offset"] : sentence["offset"] + sentence["length"]]
+        pages = sentence["pages"]
+        assert (f"page {pages[0]}" if len(pages) == 1 else f"pages {pages[0]}–{pages[-1]}") in page.inner_text(
+            "#source-where"
+        )
+    page.screenshot(path=str(SCREENSHOTS / "pdf.png"), full_page=True)

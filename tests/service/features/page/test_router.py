@@ -12,7 +12,9 @@ from service.features.page.router import DOCS_ASSETS_DIR, PAGE_DIR
 
 ROOT = Path(__file__).resolve().parents[4]
 # Any absolute URL in markup, CSS or script: the page must work with no network but the server's.
-_ABSOLUTE_URL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|import[^;]*["']https?://""")
+_ABSOLUTE_URL = re.compile(
+    r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|import[^;]*["']https?://"""
+)
 
 
 def test_the_page_is_served_at_the_root(client: TestClient) -> None:
