@@ -15,7 +15,7 @@ from tests.service.features.jobs.test_durability import Server
 from tests.service.features.page.browser import ROOT, SCREENSHOTS, launch, require_chromium
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Route
 
 # Starts a server process and a browser.
 pytestmark = pytest.mark.slow
@@ -41,6 +41,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    elsewhere: list[str] = []  # requests to any other host: the page and the docs must need none
+    context.route("**/*", lambda route: keep_local(route, server.url, elsewhere))
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -50,6 +52,16 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
     yield page
     context.close()
     assert not errors, errors  # no script error, no failed request, anywhere in the test
+    assert not elsewhere, elsewhere
+
+
+def keep_local(route: Route, base: str, elsewhere: list[str]) -> None:
+    url = route.request.url
+    if url.startswith((base + "/", "data:", "blob:")):
+        route.continue_()
+    else:
+        elsewhere.append(url)
+        route.abort()
 
 
 def downloaded_json(page: Page, button: str) -> dict[str, object]:
@@ -100,6 +112,25 @@ def test_on_a_narrow_screen_the_source_comes_below_the_summary(page: Page) -> No
     assert summary is not None and source is not None
     assert source["y"] > summary["y"] + summary["height"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+
+
+def test_every_control_has_a_label(page: Page) -> None:
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll("input, select, textarea, button")]
+           .filter((control) => !(control.labels && control.labels.length) && !control.getAttribute("aria-label")
+                                && !control.textContent.trim())
+           .map((control) => control.id || control.outerHTML)"""
+    )
+    assert unlabelled == []
+
+
+def test_the_api_docs_render_with_nothing_from_another_host(page: Page, server: Server) -> None:
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "docsum" in page.inner_text(".swagger-ui .info .title")
+    page.get_by_text("/v1/summarize", exact=True).first.wait_for()
+    page.goto(server.url + "/redoc")
+    page.get_by_text("/v1/summarize", exact=True).first.wait_for()
 
 
 def test_copy_and_text_download_give_the_summary(page: Page) -> None:
