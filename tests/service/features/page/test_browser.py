@@ -201,3 +201,20 @@ def test_a_pdf_is_read_and_its_sentences_lead_to_their_page(page: Page, tmp_path
             "#source-where"
         )
     page.screenshot(path=str(SCREENSHOTS / "pdf.png"), full_page=True)
+
+
+def test_a_job_of_several_documents_is_keyed_by_their_file_names(page: Page, tmp_path: Path) -> None:
+    document_files = pytest.importorskip("tests.document_files", reason="needs document inputs (issue 21)")
+    (tmp_path / "report.pdf").write_bytes(document_files.make_pdf())
+    (tmp_path / "article.md").write_text("# Bridge\n\n" + NEWS_ARTICLE + "\n")
+    page.click("#nav-jobs")
+    page.set_input_files("#job-files", [str(tmp_path / "report.pdf"), str(tmp_path / "article.md")])
+    page.click("#job-submit")
+    job = page.locator("#jobs li.job").first
+    job.and_(page.locator("[data-status=succeeded]")).wait_for()
+    assert "2 of 2 documents" in job.inner_text()
+    with page.expect_download() as download:
+        job.get_by_text("Download results").click()
+    lines = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["report.pdf", "article.md"]
+    assert "bridge" in lines[0]["summary"] and "bridge" in lines[1]["summary"]
