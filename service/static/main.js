@@ -14,9 +14,21 @@ function setStatus(message, isError = false) {
   $("status").classList.toggle("error", isError);
 }
 
+const kinds = new Map(); // model name -> kind, from GET /v1/models
+
+// seq2seq models refuse a query (422 unsupported_option): say so before the request, not after.
+function modelChanged() {
+  const refuses = kinds.get($("model").value) === "seq2seq";
+  $("query").disabled = refuses;
+  $("query-hint").textContent = refuses
+    ? "This model takes no query (seq2seq models do not)."
+    : "Favour what the query is about (extractive and instruct models).";
+}
+
 async function loadModels() {
   try {
     const { models } = await listModels();
+    for (const model of models) kinds.set(model.name, model.kind);
     for (const select of [$("model"), $("job-model")]) {
       select.replaceChildren(
         ...models.map((model) => {
@@ -27,6 +39,7 @@ async function loadModels() {
         }),
       );
     }
+    modelChanged();
   } catch (error) {
     setStatus(`Could not list the models: ${error.message}`, true);
   }
@@ -41,7 +54,7 @@ function options() {
     model: $("model").value,
     length: $("length").value,
     format: $("format").value,
-    query: $("query").value.trim(),
+    query: $("query").disabled ? "" : $("query").value.trim(),
     language: $("language").value.trim(), // sent only when set
   };
 }
@@ -178,6 +191,7 @@ function showView() {
 }
 
 $("summarize-form").addEventListener("submit", run);
+$("model").addEventListener("change", modelChanged);
 $("stop").addEventListener("click", () => running && running.abort());
 $("copy").addEventListener("click", copySummary);
 $("download-text").addEventListener("click", () => last && download("summary.txt", "text/plain", last.summary + "\n"));

@@ -61,7 +61,9 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
 
 def test_a_long_input_shows_progress_marks_what_the_source_lacks_and_maps_each_part(page: Page) -> None:
     page.wait_for_selector("#model option[value=tiny]", state="attached")
+    assert page.locator("#query").is_enabled()  # the default model, extractive, takes a query
     page.select_option("#model", "tiny")
+    assert page.locator("#query").is_disabled()  # a seq2seq model refuses one
     page.fill("#text", NEWS_ARTICLE)
     page.evaluate(_WATCH_PROGRESS)
     page.click("#run")

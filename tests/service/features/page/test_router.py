@@ -71,3 +71,9 @@ def test_the_wheel_ships_the_page() -> None:
     assert config["tool"]["setuptools"]["package-data"]["service"] == ["static/*"]
     assert PAGE_DIR == ROOT / "service" / "static"
     assert not [path for path in PAGE_DIR.iterdir() if path.is_dir()]  # static/* takes no subfolder
+
+
+def test_the_page_and_redoc_may_load_nothing_from_another_host(client: TestClient) -> None:
+    policy = client.get("/").headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    assert client.get("/redoc").headers["content-security-policy"] == "img-src 'self' data:"
