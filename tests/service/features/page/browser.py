@@ -7,6 +7,7 @@ browser tests skip, and say so loudly; where ``DOCSUM_TEST_REQUIRE_BROWSER`` is 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Locator, Page
 
 ROOT = Path(__file__).resolve().parents[4]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -54,3 +55,12 @@ def launch(path: str) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def submit_job(page: Page) -> Locator:
+    """Submit the jobs view's form; the new job's entry in the list (earlier jobs stay listed too)."""
+    page.click("#job-submit")
+    page.wait_for_selector("#job-status:has-text('started')")
+    job_id = re.search(r"Job (\w+) started", page.inner_text("#job-status"))
+    assert job_id is not None, page.inner_text("#job-status")
+    return page.locator(f"#jobs li.job[data-id='{job_id.group(1)}']")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import NEWS_ARTICLE
 from tests.service.features.jobs.test_durability import Server
-from tests.service.features.page.browser import ROOT, SCREENSHOTS, launch, require_chromium
+from tests.service.features.page.browser import ROOT, SCREENSHOTS, launch, require_chromium, submit_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -175,8 +175,7 @@ def test_a_jsonl_job_runs_to_completion_and_its_results_download(page: Page, tmp
     upload.write_text("".join(json.dumps(document) + "\n" for document in documents))
     page.click("#nav-jobs")
     page.set_input_files("#job-files", str(upload))
-    page.click("#job-submit")
-    job = page.locator("#jobs li.job").first
+    job = submit_job(page)
     job.and_(page.locator("[data-status=succeeded]")).wait_for()
     assert "3 of 3 documents" in job.inner_text()
     with page.expect_download() as download:
@@ -223,8 +222,7 @@ def test_a_job_of_several_documents_is_keyed_by_their_file_names(page: Page, tmp
     (tmp_path / "article.md").write_text("# Bridge\n\n" + NEWS_ARTICLE + "\n")
     page.click("#nav-jobs")
     page.set_input_files("#job-files", [str(tmp_path / "report.pdf"), str(tmp_path / "article.md")])
-    page.click("#job-submit")
-    job = page.locator("#jobs li.job").first
+    job = submit_job(page)
     job.and_(page.locator("[data-status=succeeded]")).wait_for()
     assert "2 of 2 documents" in job.inner_text()
     with page.expect_download() as download:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import NEWS_ARTICLE
 from tests.service.features.jobs.test_durability import Server
-from tests.service.features.page.browser import ROOT, launch, require_chromium
+from tests.service.features.page.browser import ROOT, launch, require_chromium, submit_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -101,8 +101,7 @@ def test_a_running_job_is_cancelled_from_the_jobs_view(page: Page, tmp_path: Pat
     page.wait_for_selector("#job-model option[value=tiny]", state="attached")
     page.select_option("#job-model", "tiny")
     page.set_input_files("#job-files", str(upload))
-    page.click("#job-submit")
-    job = page.locator("#jobs li.job").first
+    job = submit_job(page)
     job.get_by_role("button", name="Cancel").click()
     job.and_(page.locator("[data-status=cancelled]")).wait_for()
     assert "of 40 documents" in job.inner_text()
