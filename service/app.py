@@ -30,6 +30,7 @@ from service.features.jobs.worker import JobWorker
 from service.features.metrics.router import router as metrics_router
 from service.features.models.router import router as models_router
 from service.features.models.serving import ModelsServing
+from service.features.page.router import install_page
 from service.features.summarize.router import router as summarize_router
 from service.features.summarize.serving import SummarizeServing
 from service.lifecycle import BodyTimeoutMiddleware, Lifecycle, LifecycleMiddleware
@@ -74,6 +75,8 @@ def create_app(
         version=VERSION,
         summary="Summaries of long documents: extractive and Hugging Face seq2seq models.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from features/page, with their assets served locally
+        redoc_url=None,
     )
     install_context(app, context)
     install_error_handlers(app)
@@ -82,6 +85,7 @@ def create_app(
         app.include_router(router)
     if context.metrics is not None:
         app.include_router(metrics_router)
+    install_page(app)
     # Outermost last: the request id exists before the size check can refuse.
     app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
     app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)

@@ -91,7 +91,7 @@ def serve(
         application = create_app(settings)
     except ModelError as exc:
         fail(exc.message)
-    typer.echo(f"docsum serving on http://{settings.host}:{settings.port} (docs at /docs)", err=True)
+    typer.echo(f"docsum serving on http://{settings.host}:{settings.port} (the page at /, API docs at /docs)", err=True)
     config = uvicorn.Config(
         application,
         host=settings.host,

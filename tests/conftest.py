@@ -116,7 +116,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say loudly whether the PostgreSQL job-store tests ran: skipped, they hide in the skip count."""
+    """Say loudly whether the PostgreSQL job-store and the browser tests ran: skipped, they hide in the skip count."""
+    from tests.service.features.page.browser import chromium_path
+
+    if chromium_path() is None:
+        terminalreporter.write_sep(
+            "!",
+            "Browser tests SKIPPED: Chromium is not installed (apt-get install chromium; .ci/run does this "
+            "and sets DOCSUM_TEST_REQUIRE_BROWSER, which turns the skip into a failure)",
+            yellow=True,
+        )
     if os.environ.get("DOCSUM_TEST_POSTGRES_URL"):
         terminalreporter.write_line("PostgreSQL job-store tests: ran (DOCSUM_TEST_POSTGRES_URL is set)")
     else:
