@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
 from service import __version__
+from service.auth.gate import Gate, configured_keys, require_caller
+from service.auth.headers import RateLimitHeadersMiddleware
+from service.auth.limits import Limiter, Limits
+from service.auth.origin import OriginGuardMiddleware, install_cors
+from service.auth.usage import UsageCounters
 from service.deps import AppContext, install_context
 from service.disconnect import CancelOnDisconnectMiddleware
 from service.engine import Engine
@@ -25,6 +31,7 @@ from service.features.jobs.store import JobStore
 from service.features.jobs.worker import JobWorker
 from service.features.models.router import router as models_router
 from service.features.models.serving import ModelsServing
+from service.features.protocol import error_responses
 from service.features.summarize.router import router as summarize_router
 from service.features.summarize.serving import SummarizeServing
 from service.lifecycle import BodyTimeoutMiddleware, Lifecycle, LifecycleMiddleware
@@ -37,10 +44,16 @@ logger = logging.getLogger(__name__)
 VERSION = __version__
 
 
-def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
-    """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes)."""
+def create_app(
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """Build the service. ``registry`` replaces the catalog-built one (tests inject fakes); ``clock``
+    (Unix seconds) is the one the per-key limits count windows with (tests pass their own)."""
     settings = settings or Settings()
-    context = build_context(settings, registry)
+    context = build_context(settings, registry, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,17 +68,24 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             context.engine.close()
             context.job_store.close()
 
+    public_docs = settings.api_docs == "public" or (settings.api_docs == "auto" and context.gate.mode == "open")
     app = FastAPI(
         title="docsum",
         version=VERSION,
         summary="Summaries of long documents: extractive and Hugging Face seq2seq models.",
         lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
     )
     install_context(app, context)
     install_error_handlers(app)
-    install_openapi(app)
-    for router in (summarize_router, ground_router, jobs_router, models_router, health_router):
-        app.include_router(router)
+    install_openapi(app, behind_keys=settings.api_docs != "off" and not public_docs)
+    # Every route asks for a caller (a key, then its limits), but /health and /ready: probes carry no key.
+    checked = [Depends(require_caller)]
+    for router in (summarize_router, ground_router, jobs_router, models_router):
+        app.include_router(router, dependencies=checked, responses=error_responses(401, 429))
+    app.include_router(health_router)
     # Outermost last: the request id exists before the size check can refuse.
     app.add_middleware(CancelOnDisconnectMiddleware)  # a client that leaves takes its queued work along
     app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)
@@ -76,12 +96,18 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(LifecycleMiddleware, lifecycle=context.lifecycle)  # SIGTERM drains (service.lifecycle)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    install_cors(app, settings.cors_origins)  # outside the rest: errors carry CORS fields too
+    app.add_middleware(OriginGuardMiddleware, allowed=settings.cors_origins)
     app.add_middleware(RequestIdMiddleware)
     return app
 
 
-def build_context(settings: Settings, registry: ModelRegistry | None = None) -> AppContext:
-    """The engine, the job store and worker, and each feature's serving, built once."""
+def build_context(
+    settings: Settings, registry: ModelRegistry | None = None, clock: Callable[[], float] = time.time
+) -> AppContext:
+    """The engine, the job store and worker, the gate (keys, limits), and each feature's serving, built once."""
+    keys = configured_keys(settings)  # bad auth settings stop the start before anything runs
     registry = registry or ModelRegistry(settings.catalog(), default_loader(settings.load_settings()), probe_source)
     registry.spec(settings.default_model)  # fail at start-up, not on the first request
     engine = Engine(
@@ -100,6 +126,8 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         unserved_seconds=settings.job_unserved_hours * 3600,
     )
     worker = JobWorker(store, engine, claim_size=settings.batch_size)
+    # Limits are counted in the job store's database: replicas sharing it share them (service.auth.limits).
+    gate = Gate(keys, Limiter(UsageCounters(store.database), Limits.of(settings), clock))
     return AppContext(
         settings=settings,
         engine=engine,
@@ -109,7 +137,8 @@ def build_context(settings: Settings, registry: ModelRegistry | None = None) -> 
         summarize=SummarizeServing(engine, settings),
         ground=GroundServing(engine, settings),
         jobs=JobsServing(store, worker, engine, settings),
-        models=ModelsServing(registry, settings.default_model),
+        models=ModelsServing(registry, settings.default_model, show_paths=settings.expose_model_paths),
+        gate=gate,
     )
 
 

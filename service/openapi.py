@@ -1,15 +1,23 @@
-"""The OpenAPI document: FastAPI's, plus the components hand-written request bodies refer to."""
+"""The OpenAPI document: FastAPI's, plus the components hand-written request bodies refer to.
+
+Where it is seen (``DOCSUM_API_DOCS``): FastAPI's public /docs, /redoc and /openapi.json; the same
+three behind the API keys; or none.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from service.auth.gate import require_caller
 from service.features.jobs.protocol import JobRequest
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, *, behind_keys: bool = False) -> None:
+    """Complete the document; ``behind_keys``: serve it and its pages to callers with a key only."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -23,3 +31,21 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if behind_keys:
+        _install_private_docs(app)
+
+
+def _install_private_docs(app: FastAPI) -> None:
+    checked = [Depends(require_caller)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=checked)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=checked)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="docsum")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=checked)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="docsum")

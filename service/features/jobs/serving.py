@@ -2,9 +2,10 @@
 options as a record of their own (``options.JobOptions``), answer from the store.
 
 A job with bad documents is refused as a whole with 422 ``invalid_documents``,
-whose error object lists every problem at once. Callers are told apart by their
-``Authorization`` header (docsum does not check it; a proxy in front may):
-jobs and idempotency keys of one caller are invisible to another.
+whose error object lists every problem at once. A job belongs to the API key that
+submitted it (``service.auth``; in open mode every caller is ``anonymous``): jobs and
+idempotency keys of one key are invisible to another. A job's documents count against
+its key's daily quotas of documents and stored bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.auth.gate import Caller
 from service.engine import Engine
 from service.errors import InvalidRequest, NotFound, UnsupportedMediaType, shorten
 from service.features.base import ServingBase
@@ -36,6 +38,7 @@ from service.features.jobs.submission import (
     from_upload,
     validate_params,
 )
+from service.features.jobs.tables import ACTIVE
 from service.features.jobs.worker import JobWorker
 from service.features.summarize.protocol import SummaryParams
 from service.provider import dependency
@@ -50,7 +53,7 @@ class JobsServing(ServingBase):
         self.store = store
         self.worker = worker
 
-    async def create(self, request: Request) -> tuple[JobOut, bool]:
+    async def create(self, request: Request, caller: Caller) -> tuple[JobOut, bool]:
         """Store a new job; ``(job, False)`` replays the job an earlier request with the same key made."""
         key = _idempotency_key(request)
         submission = await self._read(request)
@@ -61,43 +64,56 @@ class JobsServing(ServingBase):
         (await self.summarizer(model)).check_options(options)  # unknown 404, unavailable 503: refused now
         # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
         digest = _request_hash(model, _sent_options(params), submission.documents) if key else None
-        # A reused key with another request raises IdempotencyConflict: 422 idempotency_key_reused.
-        job, created = await asyncio.to_thread(
-            self.store.create,
-            _owner(request),
-            model,
-            JobOptions.of(options),
-            submission.documents,
-            idempotency_key=key,
-            request_hash=digest,
-        )
+        stored = stored_bytes(submission.documents)
+        await caller.job(len(submission.documents), stored)  # 429 quota_exceeded: nothing is stored
+        try:
+            # A reused key with another request raises IdempotencyConflict: 422 idempotency_key_reused.
+            job, created = await asyncio.to_thread(
+                self.store.create,
+                caller.owner,
+                model,
+                JobOptions.of(options),
+                submission.documents,
+                idempotency_key=key,
+                request_hash=digest,
+            )
+        except BaseException:
+            await caller.limiter.give_back_job(caller.owner, len(submission.documents), stored)
+            raise
+        if not created:  # a replay stored nothing
+            await caller.limiter.give_back_job(caller.owner, len(submission.documents), stored)
         self.worker.notify()
         return JobOut.build(job), created
 
-    async def get(self, request: Request, job_id: str) -> JobOut:
-        return JobOut.build(await self._job(request, job_id))
+    async def get(self, owner: str, job_id: str) -> JobOut:
+        return JobOut.build(await self._job(owner, job_id))
 
-    async def list_jobs(self, request: Request, limit: int, offset: int, status: str | None) -> JobList:
-        records = await asyncio.to_thread(self.store.list, _owner(request), limit=limit, offset=offset, status=status)
+    async def list_jobs(self, owner: str, limit: int, offset: int, status: str | None) -> JobList:
+        records = await asyncio.to_thread(self.store.list, owner, limit=limit, offset=offset, status=status)
         return JobList(jobs=[JobOut.build(record) for record in records])
 
-    async def cancel(self, request: Request, job_id: str) -> JobOut:
-        await self._job(request, job_id)
-        job = await asyncio.to_thread(self.store.cancel, _owner(request), job_id)
-        if job is None:
-            raise _not_found(job_id)
-        self.worker.cancel_local(job_id)
+    async def delete(self, owner: str, job_id: str) -> JobOut:
+        """An active job is cancelled and its documents' texts dropped (its results stay readable until it
+        expires); a finished one is deleted with everything it stored (then it is 404)."""
+        job = await self._job(owner, job_id)
+        if job.status in ACTIVE:
+            cancelled = await asyncio.to_thread(self.store.cancel, owner, job_id)
+            self.worker.cancel_local(job_id)
+            if cancelled is None:
+                raise _not_found(job_id)
+            return JobOut.build(cancelled)
+        await asyncio.to_thread(self.store.purge, owner, job_id)
         return JobOut.build(job)
 
-    async def results(self, request: Request, job_id: str) -> tuple[JobRecord, AsyncIterator[str]]:
-        job = await self._job(request, job_id)
+    async def results(self, owner: str, job_id: str) -> tuple[JobRecord, AsyncIterator[str]]:
+        job = await self._job(owner, job_id)
         lines = iterate_in_threadpool(line + "\n" for line in self.store.results(job_id))
         return job, lines
 
-    async def _job(self, request: Request, job_id: str) -> JobRecord:
+    async def _job(self, owner: str, job_id: str) -> JobRecord:
         if "\x00" in job_id:  # no job has one, and PostgreSQL refuses to compare text holding NUL
             raise _not_found(job_id)
-        job = await asyncio.to_thread(self.store.get, _owner(request), job_id)
+        job = await asyncio.to_thread(self.store.get, owner, job_id)
         if job is None:
             raise _not_found(job_id)
         return job
@@ -148,10 +164,9 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _owner(request: Request) -> str:
-    """Who is asking, as far as jobs are concerned: a digest of the Authorization header."""
-    credentials = request.headers.get("authorization", "")
-    return hashlib.sha256(credentials.encode()).hexdigest()[:32] if credentials else "anonymous"
+def stored_bytes(documents: Iterable[tuple[str, str]]) -> int:
+    """What a job's documents take in the store, as its key's quota counts them: ids and texts in UTF-8."""
+    return sum(len(doc_id.encode()) + len(text.encode()) for doc_id, text in documents)
 
 
 def _sent_options(params: SummaryParams) -> dict[str, Any]:

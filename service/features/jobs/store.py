@@ -143,15 +143,28 @@ class JobStore:
             return [job_record(row, self.unserved_seconds) for row in conn.execute(query)]
 
     def cancel(self, owner: str, job_id: str) -> JobRecord | None:
-        """Stop a queued or running job; finished documents keep their results. A finished job is left as is."""
+        """Stop a queued or running job; finished documents keep their results, the texts of the others go.
+        A finished job is left as is."""
         now = self.clock()
         with self.database.begin() as conn:
-            conn.execute(
+            cancelled = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status.in_(ACTIVE))
                 .values(status="cancelled", finished_at=now, expires_at=now + self.retention_seconds)
-            )
+            ).rowcount
+            if cancelled:
+                conn.execute(update(documents).where(documents.c.job_id == job_id).values(text=""))
         return self.get(owner, job_id)
+
+    def purge(self, owner: str, job_id: str) -> bool:
+        """Delete a job of this owner with everything it stored; False if there was none."""
+        with self.database.begin() as conn:
+            if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.owner == owner)).first() is None:
+                return False
+            conn.execute(delete(documents).where(documents.c.job_id == job_id))
+            conn.execute(delete(job_waits).where(job_waits.c.job_id == job_id))
+            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+        return True
 
     def results(self, job_id: str, *, page: int = 500) -> Iterator[str]:
         """Result lines of finished documents, in input order, read a page at a time."""
@@ -281,7 +294,10 @@ class JobStore:
                         documents.c.claim == claim.token,
                         documents.c.state == "running",
                     )
-                    .values(state="done", result=outcome.line, failed=outcome.failed, claim=None, lease_until=None)
+                    # The text is not needed any more: only the result line is kept.
+                    .values(
+                        state="done", text="", result=outcome.line, failed=outcome.failed, claim=None, lease_until=None
+                    )
                 ).rowcount
                 stored += written
                 if written and outcome.failed:
