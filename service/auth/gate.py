@@ -142,7 +142,7 @@ class Gate:
         owner = OPEN_OWNER if self.keys is None else f"key:{name}"
         caller = Caller(name, owner, self.limiter)
         request.state.ratelimit_counts = caller.counts
-        await caller.counted(self.limiter.request(owner))
+        caller.counts.extend(await caller.counted(self.limiter.request(owner)))
         return caller
 
     def identify(self, request: Request) -> str:
