@@ -94,9 +94,7 @@ def test_documents_per_day_all_or_nothing(registry: ModelRegistry, clock: Clock,
     path, headers = keys
     a = headers["team-a"]
     until_midnight = 86400 - 11 * 3600 - 15
-    with limited(
-        registry, clock, path, limit_documents_per_day=5, limit_input_tokens_per_minute=1000
-    ) as client:
+    with limited(registry, clock, path, limit_documents_per_day=5, limit_input_tokens_per_minute=1000) as client:
         docs = [{"id": str(n), "text": text_of(10)} for n in range(3)]
         assert client.post("/v1/summarize/batch", json={"documents": docs}, headers=a).status_code == 200
         refused = client.post("/v1/summarize/batch", json={"documents": docs}, headers=a)
