@@ -162,6 +162,10 @@ class Gate:
 
 
 def _key_of(request: Request) -> str | None:
+    """X-API-Key, else ``Authorization: Bearer`` (X-API-Key first: Authorization may be a proxy's)."""
+    key = request.headers.get("x-api-key")
+    if key and key.strip():
+        return key.strip()
     authorization = request.headers.get("authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.strip().partition(" ")
@@ -172,8 +176,7 @@ def _key_of(request: Request) -> str | None:
                 param="Authorization",
             )
         return credentials.strip()
-    key = request.headers.get("x-api-key")
-    return key.strip() if key and key.strip() else None
+    return None
 
 
 async def require_caller(request: Request) -> Caller:

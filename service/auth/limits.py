@@ -157,11 +157,12 @@ class Limiter:
         granted, counts = await asyncio.to_thread(self._take_now, owner, takes, now)
         if granted:
             return counts
-        full = next(count for count, take in zip(counts, takes, strict=True) if count.used + take.amount > count.quota)
+        full, take = next((c, t) for c, t in zip(counts, takes, strict=True) if c.used + t.amount > c.quota)
         policy = POLICIES[full.metric]
-        raise LimitExceeded(
-            _message(policy, full.quota), code=policy.code, retry_after=math.ceil(full.reset), counts=counts
-        )
+        message = _message(policy, full.quota)
+        if take.amount > take.quota:
+            message = f"this request alone needs {take.amount} of this key's {full.quota} {policy.what}"
+        raise LimitExceeded(message, code=policy.code, retry_after=math.ceil(full.reset), counts=counts)
 
     def _take_now(self, owner: str, takes: Sequence[Take], now: float) -> tuple[bool, list[Count]]:
         if now - self._purged > _PURGE_SECONDS:

@@ -64,6 +64,10 @@ class JobsServing(ServingBase):
         (await self.summarizer(model)).check_options(options)  # unknown 404, unavailable 503: refused now
         # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
         digest = _request_hash(model, _sent_options(params), submission.documents) if key else None
+        if key is not None:  # a replay is answered before the quotas: it stores nothing
+            replayed = await asyncio.to_thread(self.store.by_key, caller.owner, key, digest)
+            if replayed is not None:
+                return JobOut.build(replayed), False
         stored = stored_bytes(submission.documents)
         await caller.job(len(submission.documents), stored)  # 429 quota_exceeded: nothing is stored
         try:
@@ -80,7 +84,7 @@ class JobsServing(ServingBase):
         except BaseException:
             await caller.limiter.give_back_job(caller.owner, len(submission.documents), stored)
             raise
-        if not created:  # a replay stored nothing
+        if not created:  # the same key raced in from another request, which stored the job
             await caller.limiter.give_back_job(caller.owner, len(submission.documents), stored)
         self.worker.notify()
         return JobOut.build(job), created

@@ -87,7 +87,7 @@ class JobStore:
     ) -> tuple[JobRecord, bool]:
         """Store a job and all its documents at once; ``(job, False)`` when the key was seen with this request."""
         if idempotency_key is not None:
-            existing = self._by_key(owner, idempotency_key, request_hash)
+            existing = self.by_key(owner, idempotency_key, request_hash)
             if existing is not None:
                 return existing, False
         job_id = uuid.uuid4().hex
@@ -117,7 +117,7 @@ class JobStore:
                     conn.execute(insert(documents), rows[start : start + 1000])
         except IntegrityError:
             # The same key raced in from another request: the first one won.
-            existing = self._by_key(owner, idempotency_key, request_hash) if idempotency_key else None
+            existing = self.by_key(owner, idempotency_key, request_hash) if idempotency_key else None
             if existing is None:
                 raise
             return existing, False
@@ -377,7 +377,8 @@ class JobStore:
             conn.execute(delete(job_waits).where(job_waits.c.job_id.in_(expired.scalar_subquery())))
             return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
 
-    def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
+    def by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
+        """The live job this owner made with this idempotency key; IdempotencyConflict for another request."""
         with self.database.connect() as conn:
             row = conn.execute(_select_jobs().where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
         if row is None or expired(row, self.clock()):

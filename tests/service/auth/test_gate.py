@@ -99,6 +99,8 @@ def test_both_headers_carry_the_key(keyed: TestClient, keys: tuple[Path, dict[st
     key = keys[1]["team-b"]
     assert keyed.get("/v1/models", headers={"X-API-Key": key}).status_code == 200
     assert keyed.get("/v1/models", headers={"Authorization": f"bearer  {key} "}).status_code == 200
+    # X-API-Key goes first: an Authorization header may be meant for a proxy in front.
+    assert keyed.get("/v1/models", headers={"X-API-Key": key, "Authorization": "Basic eDp5"}).status_code == 200
 
 
 def test_open_mode_needs_no_key_and_all_callers_share_the_jobs(client: TestClient) -> None:

@@ -87,6 +87,8 @@ def test_input_tokens_per_minute(registry: ModelRegistry, clock: Clock, keys: An
         assert_envelope(refused, 429, "rate_limited")
         assert refused.headers["retry-after"] == "45"
         clock.now += 45
+        alone = client.post("/v1/summarize", json={"text": text_of(101)}, headers=a)
+        assert "alone needs 101" in assert_envelope(alone, 429, "rate_limited")["error"]["message"]
         assert client.post("/v1/ground", json={"text": text_of(99), "summary": "x"}, headers=a).status_code == 200
 
 
@@ -126,6 +128,8 @@ def test_stored_job_bytes_per_day(registry: ModelRegistry, clock: Clock, keys: A
             f'"stored-bytes";r=0;t={86400 - 11 * 3600 - 15}',
         )
         assert_envelope(client.post("/v1/jobs", json={"documents": [doc]}, headers=a), 429, "quota_exceeded")
+        # A replay is answered even with the quota used up: a client retrying gets its job.
+        assert client.post("/v1/jobs", json={"documents": [doc]}, headers=replay).status_code == 202
         assert len(client.get("/v1/jobs", headers=a).json()["jobs"]) == 2
         # Another key has its own quota.
         assert client.post("/v1/jobs", json={"documents": [doc]}, headers=headers["team-b"]).status_code == 202
