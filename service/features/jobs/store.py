@@ -44,7 +44,7 @@ from service.features.jobs.records import (
     expired,
     job_record,
 )
-from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata
+from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata, release_space
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,7 @@ class JobStore:
             conn.execute(delete(documents).where(documents.c.job_id == job_id))
             conn.execute(delete(job_waits).where(job_waits.c.job_id == job_id))
             conn.execute(delete(jobs).where(jobs.c.id == job_id))
+        release_space(self.database)
         return True
 
     def results(self, job_id: str, *, page: int = 500) -> Iterator[str]:
@@ -375,7 +376,10 @@ class JobStore:
             expired = select(jobs.c.id).where(jobs.c.expires_at < now)
             conn.execute(delete(documents).where(documents.c.job_id.in_(expired.scalar_subquery())))
             conn.execute(delete(job_waits).where(job_waits.c.job_id.in_(expired.scalar_subquery())))
-            return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
+            swept = int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
+        if swept:
+            release_space(self.database)
+        return swept
 
     def by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
         """The live job this owner made with this idempotency key; IdempotencyConflict for another request."""
