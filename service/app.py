@@ -13,11 +13,9 @@ from fastapi import Depends, FastAPI
 from models.catalog import ModelRegistry, default_loader, probe_source
 from models.errors import ModelError
 from service import __version__
-from service.auth.gate import Gate, configured_keys, require_caller
+from service.auth.gate import build_gate, configured_keys, require_caller
 from service.auth.headers import RateLimitHeadersMiddleware
-from service.auth.limits import Limiter, Limits
 from service.auth.origin import OriginGuardMiddleware, install_cors
-from service.auth.usage import UsageCounters
 from service.deps import AppContext, install_context
 from service.disconnect import CancelOnDisconnectMiddleware
 from service.engine import Engine
@@ -127,7 +125,7 @@ def build_context(
     )
     worker = JobWorker(store, engine, claim_size=settings.batch_size)
     # Limits are counted in the job store's database: replicas sharing it share them (service.auth.limits).
-    gate = Gate(keys, Limiter(UsageCounters(store.database), Limits.of(settings), clock))
+    gate = build_gate(keys, settings, store.database, clock)
     return AppContext(
         settings=settings,
         engine=engine,

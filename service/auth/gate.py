@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from sqlalchemy.engine import Engine as Database
 
 from service.auth.keys import KeyFileError, KeyRing
-from service.auth.limits import Limiter
-from service.auth.usage import Count
+from service.auth.limits import Limiter, Limits
+from service.auth.usage import Count, UsageCounters
 from service.errors import LimitExceeded, Unauthorized
 from service.provider import provided
 from service.settings import Settings
@@ -126,6 +128,20 @@ def configured_keys(settings: Settings) -> KeyRing | None:
         raise AuthConfigError(str(exc)) from None
 
 
+def key_owner(name: str) -> str:
+    """What owns the jobs of the key of this name (and counts its limits)."""
+    return f"key:{name}"
+
+
+def build_gate(
+    keys: KeyRing | None, settings: Settings, database: Database, clock: Callable[[], float] = time.time
+) -> Gate:
+    """The gate, with limits counted in ``database`` (the job store's): the settings', or a key's own."""
+    limits = Limits.of(settings)
+    own = {key_owner(name): limits.but(changes) for name, changes in (keys.limits if keys else {}).items()}
+    return Gate(keys, Limiter(UsageCounters(database), limits, clock, own=own))
+
+
 class Gate:
     """Checks keys and the requests-per-second limit; built once per app."""
 
@@ -139,7 +155,7 @@ class Gate:
 
     async def admit(self, request: Request) -> Caller:
         name = self.identify(request)
-        owner = OPEN_OWNER if self.keys is None else f"key:{name}"
+        owner = OPEN_OWNER if self.keys is None else key_owner(name)
         caller = Caller(name, owner, self.limiter)
         request.state.ratelimit_counts = caller.counts
         caller.counts.extend(await caller.counted(self.limiter.request(owner)))

@@ -1,5 +1,8 @@
 """API keys as an operator configures them: one ``name:sha256-hex-of-the-key`` line per key.
 
+A line may end with the key's own limits, which replace the ``DOCSUM_LIMIT_*`` settings for it:
+``team-a:5f0c...:requests_per_second=20,documents_per_day=100000`` (0: no limit).
+
 Only the SHA-256 of a key is ever stored or compared. Keys are 256 random bits, so a plain
 (unsalted) SHA-256 is enough: nothing about them can be guessed, unlike passwords. A key is
 looked up by comparing its hash with every configured hash in constant time (``hmac.compare_digest``,
@@ -39,11 +42,22 @@ def key_line(name: str, key: str) -> str:
     return f"{name}:{hash_key(key)}"
 
 
+# The limits a key's line may set (``service.auth.limits.Limits`` has the same fields).
+LIMIT_NAMES = (
+    "requests_per_second",
+    "input_tokens_per_minute",
+    "concurrent_streams",
+    "documents_per_day",
+    "stored_bytes_per_day",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRing:
-    """The configured keys: (name, hash) pairs."""
+    """The configured keys: (name, hash) pairs, and the limits some of them set for themselves."""
 
     entries: tuple[tuple[str, str], ...]
+    limits: dict[str, dict[str, int]]
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
@@ -56,12 +70,14 @@ class KeyRing:
     @classmethod
     def parse(cls, text: str, source: str = "the API key file") -> KeyRing:
         entries: list[tuple[str, str]] = []
+        limits: dict[str, dict[str, int]] = {}
         names: set[str] = set()
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            name, _, digest = line.partition(":")
+            name, _, rest = line.partition(":")
+            digest, _, own = rest.partition(":")
             name, digest = name.strip(), digest.strip().lower()
             if not NAME.match(name) or not _HEX.match(digest):
                 # The line itself is never echoed: it might be a key pasted by mistake.
@@ -73,9 +89,11 @@ class KeyRing:
                 raise KeyFileError(f"{source}, line {number}: the name {name!r} is used twice")
             names.add(name)
             entries.append((name, digest))
+            if own.strip():
+                limits[name] = _own_limits(own, f"{source}, line {number}")
         if not entries:
             raise KeyFileError(f"{source} has no keys")
-        return cls(tuple(entries))
+        return cls(tuple(entries), limits)
 
     def find(self, key: str) -> str | None:
         """The name of this key, or None; compares with every entry, whatever matches."""
@@ -85,3 +103,16 @@ class KeyRing:
             if hmac.compare_digest(digest, expected.encode()):
                 found = name
         return found
+
+
+def _own_limits(text: str, where: str) -> dict[str, int]:
+    """``requests_per_second=20,documents_per_day=0`` as a dict; a clear error for anything else."""
+    limits: dict[str, int] = {}
+    for part in text.split(","):
+        field, _, value = part.strip().partition("=")
+        if field.strip() not in LIMIT_NAMES or not value.strip().isdigit():
+            raise KeyFileError(
+                f"{where}: a key's limits are LIMIT=N, comma-separated; LIMIT is one of {', '.join(LIMIT_NAMES)}"
+            )
+        limits[field.strip()] = int(value.strip())
+    return limits

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from service.auth.usage import Count, Take, UsageCounters
 from service.errors import LimitExceeded
@@ -78,6 +78,10 @@ class Limits:
             stored_bytes_per_day=settings.limit_stored_bytes_per_day,
         )
 
+    def but(self, changes: Mapping[str, int]) -> Limits:
+        """These limits with some replaced (a key's own, from the key file)."""
+        return replace(self, **changes)
+
 
 class Limiter:
     """Takes from each key's quotas; refuses with ``LimitExceeded`` (429, ``Retry-After``) what does not fit.
@@ -85,15 +89,28 @@ class Limiter:
     ``clock``: Unix seconds now (tests pass their own, to count windows exactly).
     """
 
-    def __init__(self, counters: UsageCounters, limits: Limits, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        counters: UsageCounters,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+        *,
+        own: Mapping[str, Limits] | None = None,
+    ) -> None:
+        """``limits``: every owner's; ``own``: the owners (``key:NAME``) whose key file line set their own."""
         self.counters = counters
         self.limits = limits
+        self.own = dict(own or {})
         self.clock = clock
         self._streams: dict[str, int] = {}
         self._purged = -math.inf
 
+    def of(self, owner: str) -> Limits:
+        """This owner's limits."""
+        return self.own.get(owner, self.limits)
+
     async def request(self, owner: str) -> list[Count]:
-        return await self._take(owner, [(REQUESTS, self.limits.requests_per_second, 1)])
+        return await self._take(owner, [(REQUESTS, self.of(owner).requests_per_second, 1)])
 
     async def documents(self, owner: str, texts: Sequence[str]) -> list[Count]:
         """Documents to summarize now: their input tokens and the day's documents."""
@@ -101,22 +118,22 @@ class Limiter:
         return await self._take(
             owner,
             [
-                (TOKENS, self.limits.input_tokens_per_minute, tokens),
-                (DOCUMENTS, self.limits.documents_per_day, len(texts)),
+                (TOKENS, self.of(owner).input_tokens_per_minute, tokens),
+                (DOCUMENTS, self.of(owner).documents_per_day, len(texts)),
             ],
         )
 
     async def tokens(self, owner: str, texts: Sequence[str]) -> list[Count]:
         tokens = sum(estimate_tokens(text) for text in texts)
-        return await self._take(owner, [(TOKENS, self.limits.input_tokens_per_minute, tokens)])
+        return await self._take(owner, [(TOKENS, self.of(owner).input_tokens_per_minute, tokens)])
 
     async def job(self, owner: str, documents: int, stored_bytes: int) -> list[Count]:
         """A job to store: its documents and its bytes count against the day's quotas."""
         return await self._take(
             owner,
             [
-                (DOCUMENTS, self.limits.documents_per_day, documents),
-                (STORED, self.limits.stored_bytes_per_day, stored_bytes),
+                (DOCUMENTS, self.of(owner).documents_per_day, documents),
+                (STORED, self.of(owner).stored_bytes_per_day, stored_bytes),
             ],
         )
 
@@ -124,15 +141,15 @@ class Limiter:
         """An idempotent replay stored nothing: return what ``job`` took."""
         now = self.clock()
         for policy, quota, amount in (
-            (DOCUMENTS, self.limits.documents_per_day, documents),
-            (STORED, self.limits.stored_bytes_per_day, stored_bytes),
+            (DOCUMENTS, self.of(owner).documents_per_day, documents),
+            (STORED, self.of(owner).stored_bytes_per_day, stored_bytes),
         ):
             if quota:
                 await asyncio.to_thread(self.counters.give_back, owner, policy.name, policy.window, amount, now)
 
     def open_stream(self, owner: str) -> Count | None:
         """Hold one of the key's stream slots on this replica (``close_stream`` gives it back); None: no limit."""
-        quota = self.limits.concurrent_streams
+        quota = self.of(owner).concurrent_streams
         if not quota:
             return None
         held = self._streams.get(owner, 0)

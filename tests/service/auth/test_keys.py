@@ -63,3 +63,11 @@ def test_docsum_keys_new_refuses_a_bad_name() -> None:
     result = CliRunner().invoke(app, ["keys", "new", "no spaces"])
     assert result.exit_code == 2
     assert "name" in result.stderr
+
+
+def test_a_key_line_may_set_the_keys_own_limits() -> None:
+    ring = KeyRing.parse(f"big:{'a' * 64}:requests_per_second=50, documents_per_day=0\nsmall:{'b' * 64}\n")
+    assert ring.limits == {"big": {"requests_per_second": 50, "documents_per_day": 0}}
+    for bad in ("speed=5", "requests_per_second=-1", "requests_per_second"):
+        with pytest.raises(KeyFileError, match="LIMIT=N"):
+            KeyRing.parse(f"big:{'a' * 64}:{bad}\n")

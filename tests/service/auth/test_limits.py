@@ -176,3 +176,16 @@ def test_two_replicas_on_one_database_share_the_limits(
         clock.now += 1
         assert one.post("/v1/summarize", json={"text": "Three."}, headers=a).status_code == 200
         assert_envelope(two.post("/v1/summarize", json={"text": "Four."}, headers=a), 429, "quota_exceeded")
+
+
+def test_a_key_can_have_its_own_limits(registry: ModelRegistry, clock: Clock, tmp_path: Path) -> None:
+    """The key file's line sets team-a's limit; team-b keeps the setting's."""
+    path, keys = write_keys(tmp_path, "team-a", "team-b")
+    lines = path.read_text().splitlines()
+    path.write_text(
+        "\n".join(line + ":requests_per_second=3" if line.startswith("team-a:") else line for line in lines)
+    )
+    a, b = bearer(keys["team-a"]), bearer(keys["team-b"])
+    with limited(registry, clock, path, limit_requests_per_second=1) as client:
+        assert [client.get("/v1/models", headers=a).status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert [client.get("/v1/models", headers=b).status_code for _ in range(2)] == [200, 429]
