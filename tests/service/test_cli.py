@@ -225,6 +225,8 @@ def test_serve_sends_no_server_header(monkeypatch: pytest.MonkeyPatch) -> None:
     from service.lifecycle import DrainingServer
 
     configs: list[uvicorn.Config] = []
+    # uvicorn's logging would write to the runner's captured stderr long after it is closed.
+    monkeypatch.setattr(uvicorn.Config, "configure_logging", lambda self: None)
     monkeypatch.setattr(DrainingServer, "run", lambda self, sockets=None: configs.append(self.config))
     result = runner.invoke(app, ["serve", "--port", "8123"])
     assert result.exit_code == 0, result.output
