@@ -95,6 +95,10 @@ class Caller:
     async def job(self, documents: int, stored_bytes: int) -> None:
         self.counts.extend(await self.counted(self.limiter.job(self.owner, documents, stored_bytes)))
 
+    async def give_back_job(self, documents: int, stored_bytes: int) -> None:
+        """The job was not stored after all: what ``job`` took goes back."""
+        await self.limiter.give_back_job(self.owner, documents, stored_bytes)
+
     def open_stream(self) -> None:
         try:
             count = self.limiter.open_stream(self.owner)
@@ -123,9 +127,11 @@ def configured_keys(settings: Settings) -> KeyRing | None:
     if settings.api_keys_file is None:
         return None
     try:
-        return KeyRing.load(settings.api_keys_file)
+        keys = KeyRing.load(settings.api_keys_file)
     except KeyFileError as exc:
         raise AuthConfigError(str(exc)) from None
+    logger.info("API keys on: %d keys from %s", len(keys.entries), settings.api_keys_file)
+    return keys
 
 
 def key_owner(name: str) -> str:

@@ -82,10 +82,10 @@ class JobsServing(ServingBase):
                 request_hash=digest,
             )
         except BaseException:
-            await caller.limiter.give_back_job(caller.owner, len(submission.documents), stored)
+            await caller.give_back_job(len(submission.documents), stored)
             raise
         if not created:  # the same key raced in from another request, which stored the job
-            await caller.limiter.give_back_job(caller.owner, len(submission.documents), stored)
+            await caller.give_back_job(len(submission.documents), stored)
         self.worker.notify()
         return JobOut.build(job), created
 
