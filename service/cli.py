@@ -15,10 +15,12 @@ from models.errors import ModelError
 from models.inputs import InputError
 from models.types import ProgressEvent, SummaryEvent, TokenEvent
 from service import __version__
+from service.auth.gate import AuthConfigError
 from service.cli_common import cli_settings, fail, load_summarizer, loaded_line, read_document
 from service.cli_convert import convert
 from service.cli_eval import evaluate_command
 from service.cli_ground import ground_command
+from service.cli_keys import keys_app
 from service.cli_options import (
     Format,
     Grounding,
@@ -91,6 +93,8 @@ def serve(
         application = create_app(settings)
     except ModelError as exc:
         fail(exc.message)
+    except AuthConfigError as exc:  # no keys on a network address, a bad key file, contradictory settings
+        fail(str(exc))
     typer.echo(f"docsum serving on http://{settings.host}:{settings.port} (the page at /, API docs at /docs)", err=True)
     config = uvicorn.Config(
         application,
@@ -98,6 +102,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # uvicorn's lines go through docsum's handler: its format, with request ids
+        server_header=False,  # no `server: uvicorn`: nothing to tell strangers
         timeout_graceful_shutdown=CUT_SECONDS,  # after the drain: what still runs is cut
     )
     DrainingServer(config, context_of(application).lifecycle, settings.drain_seconds).run()
@@ -259,6 +264,7 @@ def list_models() -> None:
 
 
 app.command("convert")(convert)
+app.add_typer(keys_app, name="keys")
 app.command("ground")(ground_command)
 app.command("eval")(evaluate_command)
 app.command("submit")(submit_command)

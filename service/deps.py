@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from service.auth.gate import Gate
 from service.engine import Engine
 from service.features.ground.serving import GroundServing
 from service.features.jobs.serving import JobsServing
@@ -37,6 +38,7 @@ class AppContext:
     ground: GroundServing
     jobs: JobsServing
     models: ModelsServing
+    gate: Gate
     metrics: Metrics | None = None  # None: DOCSUM_METRICS is off
 
 

@@ -8,10 +8,13 @@ statuses; the README lists exactly these (``tests/test_readme.py``).
 ServiceError (status, code)          raised by handlers and the engine
 ├── InvalidRequest        422  invalid_request, invalid_json, empty_document, duplicate_id, too_many_documents,
 │                              invalid_documents (its error object lists the bad lines), idempotency_key_reused, ...
+├── Unauthorized          401  missing_api_key, invalid_api_key; sent with WWW-Authenticate: Bearer
+├── Forbidden             403  origin_not_allowed: a browser write from an origin not in DOCSUM_CORS_ORIGINS
 ├── NotFound              404  job_not_found (also a job past its retention, or another caller's)
 ├── PayloadTooLarge       413  body_too_large, document_too_large
 ├── UnsupportedMediaType  415  unsupported_media_type
 ├── Overloaded            429  overloaded: the model's queue is full; sent with Retry-After
+│   └── LimitExceeded     429  rate_limited, quota_exceeded: a key's limit (service.auth.limits); also RateLimit fields
 └── ShuttingDown          503  shutting_down: the engine is closed (the process is stopping)
 
 The model library's exceptions (``models.errors``) carry their own codes; this table gives
@@ -25,7 +28,7 @@ TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,6 +43,7 @@ from service.request_context import note_error
 class ServiceError(Exception):
     status = 500
     code = "internal_error"
+    headers: Mapping[str, str] | None = None  # sent with the error response
 
     def __init__(
         self,
@@ -60,6 +64,19 @@ class ServiceError(Exception):
 class InvalidRequest(ServiceError):
     status = 422
     code = "invalid_request"
+
+
+class Unauthorized(ServiceError):
+    """No key, or not a key this server knows."""
+
+    status = 401
+    code = "invalid_api_key"
+    headers = {"WWW-Authenticate": 'Bearer realm="docsum"'}  # noqa: RUF012 (read only)
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "origin_not_allowed"
 
 
 class NotFound(ServiceError):
@@ -88,6 +105,16 @@ class Overloaded(ServiceError):
         self.retry_after = max(1, int(retry_after))
 
 
+class LimitExceeded(Overloaded):
+    """One of the caller's limits or quotas is used up; ``counts`` say how it stands (``RateLimit`` fields)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, code: str, retry_after: int, counts: Sequence[Any] = ()) -> None:
+        super().__init__(message, retry_after=retry_after, code=code)
+        self.counts = list(counts)
+
+
 class ShuttingDown(ServiceError):
     """The engine is closed: the process is shutting down, and the caller should retry on another replica."""
 
@@ -98,6 +125,9 @@ class ShuttingDown(ServiceError):
 # Every code an error response can carry, with its status.
 ERROR_CODES: dict[str, int] = {
     "bad_request": 400,
+    "missing_api_key": 401,
+    "invalid_api_key": 401,
+    "origin_not_allowed": 403,
     "model_not_loadable": 403,
     "model_not_found": 404,
     "job_not_found": 404,
@@ -130,6 +160,8 @@ ERROR_CODES: dict[str, int] = {
     "extraction_timeout": 422,
     "webhook_not_allowed": 422,
     "overloaded": 429,
+    "rate_limited": 429,
+    "quota_exceeded": 429,
     "headers_too_large": 431,
     "internal_error": 500,
     "model_unavailable": 503,
@@ -217,7 +249,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    headers = dict(exc.headers or {})
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(request, exc.status, exc.code, exc.message, exc.param, headers=headers, details=exc.details)
 
 

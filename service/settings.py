@@ -185,9 +185,38 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=300, description="Longest wait for a webhook's answer.")
 
-    @field_validator("webhook_hosts", mode="before")
+    auth: Literal["auto", "open", "keys"] = Field(
+        "auto",
+        description="keys: every route but /health and /ready needs a key from DOCSUM_API_KEYS_FILE; open: none "
+        "(refused on a non-loopback address unless set outright); auto: keys when a key file is set, else open.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File of API keys, one NAME:SHA256-HEX line each (`docsum keys new NAME` prints one)."
+    )
+    limit_requests_per_second: int = Field(0, ge=0, description="Requests per second per key; 0: no limit.")
+    limit_input_tokens_per_minute: int = Field(
+        0, ge=0, description="Input tokens (estimated: characters / 4) per minute per key to summarize and ground."
+    )
+    limit_concurrent_streams: int = Field(0, ge=0, description="Streamed summaries open at once per key, per replica.")
+    limit_documents_per_day: int = Field(0, ge=0, description="Documents summarized or submitted per key per UTC day.")
+    limit_stored_bytes_per_day: int = Field(
+        0, ge=0, description="Bytes of job documents stored per key per UTC day (ids and texts, UTF-8)."
+    )
+    api_docs: Literal["auto", "public", "off"] = Field(
+        "auto",
+        description="/docs, /redoc and /openapi.json: auto behind the keys when keys are on (public in open mode), "
+        "public, or off.",
+    )
+    expose_model_paths: bool = Field(
+        False, description="GET /v1/models shows local checkpoint paths (otherwise `local`)."
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Origins browsers may call from (CORS), comma-separated; none by default."
+    )
+
+    @field_validator("webhook_hosts", "cors_origins", mode="before")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value

@@ -36,11 +36,13 @@ class ErrorResponse(BaseModel):
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 _DEFAULTS = {
+    401: "No API key, or an unknown one (missing_api_key, invalid_api_key)",
     404: "Unknown model (model_not_found)",
     413: "Body over the size limit (body_too_large) or a document over the character limit (document_too_large)",
     415: "The body is not declared application/json (unsupported_media_type)",
     422: "Invalid JSON, request or option (see the README's codes)",
-    429: "The model's queue is full (overloaded); retry after Retry-After seconds",
+    429: "The model's queue is full (overloaded), or one of the key's limits is used up (rate_limited, "
+    "quota_exceeded; with the RateLimit fields); retry after Retry-After seconds",
     503: "The model cannot be loaded (model_unavailable)",
 }
 

@@ -217,3 +217,25 @@ def test_batch_refuses_a_csv_file_without_a_text_column_and_leaves_out_alone(tmp
     assert result.exit_code == 2
     assert "the CSV header has no `text` (or `document`) column" in result.output
     assert not out.exists()
+
+
+def test_serve_sends_no_server_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from service.lifecycle import DrainingServer
+
+    configs: list[uvicorn.Config] = []
+    # uvicorn's logging would write to the runner's captured stderr long after it is closed.
+    monkeypatch.setattr(uvicorn.Config, "configure_logging", lambda self: None)
+    monkeypatch.setattr(DrainingServer, "run", lambda self, sockets=None: configs.append(self.config))
+    result = runner.invoke(app, ["serve", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    [config] = configs
+    assert config.server_header is False
+
+
+def test_serve_refuses_the_network_without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "refusing to serve on 0.0.0.0 without API keys" in result.stderr
+    assert "DOCSUM_API_KEYS_FILE" in result.stderr

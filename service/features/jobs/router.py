@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from service.auth.gate import CallerDep
 from service.features.jobs.protocol import JobList, JobOut, JobRequest, JobStatus
 from service.features.jobs.serving import JobsServingDep
 from service.features.protocol import error_responses
@@ -64,12 +65,12 @@ _NOT_FOUND = error_responses(404, s404="No such job, or it expired, or another c
         "a webhook_url the server may not call (webhook_not_allowed)",
     ),
 )
-async def submit_job(request: Request, response: Response, serving: JobsServingDep) -> JobOut:
+async def submit_job(request: Request, response: Response, serving: JobsServingDep, caller: CallerDep) -> JobOut:
     """Store a job of many documents (JSON, a JSONL or CSV upload, or document files) and run it in the background.
 
     With an `Idempotency-Key` header, repeating the same request returns the same job.
     """
-    job, created = await serving.create(request)
+    job, created = await serving.create(request, caller)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -78,19 +79,19 @@ async def submit_job(request: Request, response: Response, serving: JobsServingD
 
 @router.get("", response_model=JobList, responses=error_responses(422))
 async def list_jobs(
-    request: Request,
+    caller: CallerDep,
     serving: JobsServingDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     status: JobStatus | None = None,
 ) -> JobList:
     """The caller's jobs, newest first."""
-    return await serving.list_jobs(request, limit, offset, status)
+    return await serving.list_jobs(caller.owner, limit, offset, status)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
-async def get_job(job_id: str, request: Request, serving: JobsServingDep) -> JobOut:
-    return await serving.get(request, job_id)
+async def get_job(job_id: str, caller: CallerDep, serving: JobsServingDep) -> JobOut:
+    return await serving.get(caller.owner, job_id)
 
 
 @router.get(
@@ -98,15 +99,15 @@ async def get_job(job_id: str, request: Request, serving: JobsServingDep) -> Job
     response_class=StreamingResponse,
     responses={200: {"content": {"application/jsonl": {}}}, **_NOT_FOUND},
 )
-async def job_results(job_id: str, request: Request, serving: JobsServingDep) -> StreamingResponse:
+async def job_results(job_id: str, caller: CallerDep, serving: JobsServingDep) -> StreamingResponse:
     """One JSON line per finished document, in input order, as `docsum batch` writes them; also while running."""
-    job, lines = await serving.results(request, job_id)
+    job, lines = await serving.results(caller.owner, job_id)
     headers = {"X-Job-Status": job.status}
     return StreamingResponse(lines, media_type="application/jsonl", headers=headers)
 
 
 @router.delete("/{job_id}", response_model=JobOut, responses=_NOT_FOUND)
-async def cancel_job(job_id: str, request: Request, serving: JobsServingDep) -> JobOut:
+async def cancel_job(job_id: str, caller: CallerDep, serving: JobsServingDep) -> JobOut:
     """Cancel a queued or running job. The job stays readable until it expires: its status, and the results of
     documents finished before the cancel (GET .../results answers 200)."""
-    return await serving.cancel(request, job_id)
+    return await serving.delete(caller.owner, job_id)

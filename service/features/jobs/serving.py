@@ -2,9 +2,10 @@
 options as a record of their own (``options.JobOptions``), answer from the store.
 
 A job with bad documents is refused as a whole with 422 ``invalid_documents``,
-whose error object lists every problem at once. Callers are told apart by their
-``Authorization`` header (docsum does not check it; a proxy in front may):
-jobs and idempotency keys of one caller are invisible to another.
+whose error object lists every problem at once. A job belongs to the API key that
+submitted it (``service.auth``; in open mode every caller is ``anonymous``): jobs and
+idempotency keys of one key are invisible to another. A job's documents count against
+its key's daily quotas of documents and stored bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import UploadFile
 
 from models.documents import DocumentFileError, ExtractedDocument
+from service.auth.gate import Caller
 from service.documents import read_document
 from service.engine import Engine
 from service.errors import InvalidRequest, NotFound, UnsupportedMediaType, shorten
@@ -39,6 +41,7 @@ from service.features.jobs.submission import (
     problem,
     validate_params,
 )
+from service.features.jobs.tables import ACTIVE
 from service.features.jobs.webhook_policy import WebhookPolicy
 from service.features.jobs.worker import JobWorker
 from service.features.summarize.protocol import SummaryParams
@@ -58,7 +61,7 @@ class JobsServing(ServingBase):
         self.worker = worker
         self.webhooks = webhooks
 
-    async def create(self, request: Request) -> tuple[JobOut, bool]:
+    async def create(self, request: Request, caller: Caller) -> tuple[JobOut, bool]:
         """Store a new job; ``(job, False)`` replays the job an earlier request with the same key made."""
         key = _idempotency_key(request)
         submission = await self._read(request)
@@ -73,44 +76,61 @@ class JobsServing(ServingBase):
         # The request as the caller sent it, for the idempotency key; the job keeps its own record (JobOptions).
         sent = {**_sent_options(params), **({"webhook_url": webhook_url} if webhook_url else {})}
         digest = _request_hash(model, sent, submission.documents) if key else None
-        # A reused key with another request raises IdempotencyConflict: 422 idempotency_key_reused.
-        job, created = await asyncio.to_thread(
-            self.store.create,
-            _owner(request),
-            model,
-            JobOptions.of(options),
-            submission.documents,
-            idempotency_key=key,
-            request_hash=digest,
-            webhook_url=webhook_url,
-        )
+        if key is not None:  # a replay is answered before the quotas: it stores nothing
+            replayed = await asyncio.to_thread(self.store.by_key, caller.owner, key, digest)
+            if replayed is not None:
+                return JobOut.build(replayed), False
+        stored = stored_bytes(submission.documents)
+        await caller.job(len(submission.documents), stored)  # 429 quota_exceeded: nothing is stored
+        try:
+            # A reused key with another request raises IdempotencyConflict: 422 idempotency_key_reused.
+            job, created = await asyncio.to_thread(
+                self.store.create,
+                caller.owner,
+                model,
+                JobOptions.of(options),
+                submission.documents,
+                idempotency_key=key,
+                request_hash=digest,
+                webhook_url=webhook_url,
+            )
+        except BaseException:
+            await caller.give_back_job(len(submission.documents), stored)
+            raise
+        if not created:  # the same key raced in from another request, which stored the job
+            await caller.give_back_job(len(submission.documents), stored)
         self.worker.notify()
         return JobOut.build(job), created
 
-    async def get(self, request: Request, job_id: str) -> JobOut:
-        return JobOut.build(await self._job(request, job_id))
+    async def get(self, owner: str, job_id: str) -> JobOut:
+        return JobOut.build(await self._job(owner, job_id))
 
-    async def list_jobs(self, request: Request, limit: int, offset: int, status: str | None) -> JobList:
-        records = await asyncio.to_thread(self.store.list, _owner(request), limit=limit, offset=offset, status=status)
+    async def list_jobs(self, owner: str, limit: int, offset: int, status: str | None) -> JobList:
+        records = await asyncio.to_thread(self.store.list, owner, limit=limit, offset=offset, status=status)
         return JobList(jobs=[JobOut.build(record) for record in records])
 
-    async def cancel(self, request: Request, job_id: str) -> JobOut:
-        await self._job(request, job_id)
-        job = await asyncio.to_thread(self.store.cancel, _owner(request), job_id)
-        if job is None:
-            raise _not_found(job_id)
-        self.worker.cancel_local(job_id)
+    async def delete(self, owner: str, job_id: str) -> JobOut:
+        """An active job is cancelled and its documents' texts dropped (its results stay readable until it
+        expires); a finished one is deleted with everything it stored (then it is 404)."""
+        job = await self._job(owner, job_id)
+        if job.status in ACTIVE:
+            cancelled = await asyncio.to_thread(self.store.cancel, owner, job_id)
+            self.worker.cancel_local(job_id)
+            if cancelled is None:
+                raise _not_found(job_id)
+            return JobOut.build(cancelled)
+        await asyncio.to_thread(self.store.purge, owner, job_id)
         return JobOut.build(job)
 
-    async def results(self, request: Request, job_id: str) -> tuple[JobRecord, AsyncIterator[str]]:
-        job = await self._job(request, job_id)
+    async def results(self, owner: str, job_id: str) -> tuple[JobRecord, AsyncIterator[str]]:
+        job = await self._job(owner, job_id)
         lines = iterate_in_threadpool(line + "\n" for line in self.store.results(job_id))
         return job, lines
 
-    async def _job(self, request: Request, job_id: str) -> JobRecord:
+    async def _job(self, owner: str, job_id: str) -> JobRecord:
         if "\x00" in job_id:  # no job has one, and PostgreSQL refuses to compare text holding NUL
             raise _not_found(job_id)
-        job = await asyncio.to_thread(self.store.get, _owner(request), job_id)
+        job = await asyncio.to_thread(self.store.get, owner, job_id)
         if job is None:
             raise _not_found(job_id)
         return job
@@ -194,10 +214,9 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _owner(request: Request) -> str:
-    """Who is asking, as far as jobs are concerned: a digest of the Authorization header."""
-    credentials = request.headers.get("authorization", "")
-    return hashlib.sha256(credentials.encode()).hexdigest()[:32] if credentials else "anonymous"
+def stored_bytes(documents: Iterable[tuple[str, str]]) -> int:
+    """What a job's documents take in the store, as its key's quota counts them: ids and texts in UTF-8."""
+    return sum(len(doc_id.encode()) + len(text.encode()) for doc_id, text in documents)
 
 
 def _sent_options(params: SummaryParams) -> dict[str, Any]:

@@ -28,13 +28,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, delete, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from service.features.jobs import routing
 from service.features.jobs.options import INVALID_OPTIONS, JobOptions, UnreadableOptions
+from service.features.jobs.queries import delete_expired, select_jobs
 from service.features.jobs.records import (
     Claim,
     ClaimedDocument,
@@ -44,7 +44,16 @@ from service.features.jobs.records import (
     expired,
     job_record,
 )
-from service.features.jobs.tables import ACTIVE, connect, documents, job_waits, jobs, metadata, webhooks
+from service.features.jobs.tables import (
+    ACTIVE,
+    connect,
+    documents,
+    job_waits,
+    jobs,
+    metadata,
+    release_space,
+    webhooks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +97,7 @@ class JobStore:
     ) -> tuple[JobRecord, bool]:
         """Store a job and all its documents at once; ``(job, False)`` when the key was seen with this request."""
         if idempotency_key is not None:
-            existing = self._by_key(owner, idempotency_key, request_hash)
+            existing = self.by_key(owner, idempotency_key, request_hash)
             if existing is not None:
                 return existing, False
         job_id = uuid.uuid4().hex
@@ -120,7 +129,7 @@ class JobStore:
                     conn.execute(insert(webhooks).values(job_id=job_id, url=webhook_url, state="pending", next_at=now))
         except IntegrityError:
             # The same key raced in from another request: the first one won.
-            existing = self._by_key(owner, idempotency_key, request_hash) if idempotency_key else None
+            existing = self.by_key(owner, idempotency_key, request_hash) if idempotency_key else None
             if existing is None:
                 raise
             return existing, False
@@ -131,14 +140,14 @@ class JobStore:
     def get(self, owner: str, job_id: str) -> JobRecord | None:
         """The job, or None if it does not exist, belongs to someone else or has expired."""
         with self.database.connect() as conn:
-            row = conn.execute(_select_jobs().where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
+            row = conn.execute(select_jobs().where(jobs.c.id == job_id, jobs.c.owner == owner)).first()
         if row is None or expired(row, self.clock()):
             return None
         return job_record(row, self.unserved_seconds)
 
     def list(self, owner: str, *, limit: int, offset: int = 0, status: str | None = None) -> list[JobRecord]:
         now = self.clock()
-        query = _select_jobs().where(jobs.c.owner == owner, or_(jobs.c.expires_at.is_(None), jobs.c.expires_at > now))
+        query = select_jobs().where(jobs.c.owner == owner, or_(jobs.c.expires_at.is_(None), jobs.c.expires_at > now))
         if status is not None:
             query = query.where(jobs.c.status == status)
         query = query.order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit).offset(offset)
@@ -146,15 +155,29 @@ class JobStore:
             return [job_record(row, self.unserved_seconds) for row in conn.execute(query)]
 
     def cancel(self, owner: str, job_id: str) -> JobRecord | None:
-        """Stop a queued or running job; finished documents keep their results. A finished job is left as is."""
+        """Stop a queued or running job; finished documents keep their results, the texts of the others go.
+        A finished job is left as is."""
         now = self.clock()
         with self.database.begin() as conn:
-            conn.execute(
+            cancelled = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status.in_(ACTIVE))
                 .values(status="cancelled", finished_at=now, expires_at=now + self.retention_seconds)
-            )
+            ).rowcount
+            if cancelled:
+                conn.execute(update(documents).where(documents.c.job_id == job_id).values(text=""))
         return self.get(owner, job_id)
+
+    def purge(self, owner: str, job_id: str) -> bool:
+        """Delete a job of this owner with everything it stored; False if there was none."""
+        with self.database.begin() as conn:
+            if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.owner == owner)).first() is None:
+                return False
+            conn.execute(delete(documents).where(documents.c.job_id == job_id))
+            conn.execute(delete(job_waits).where(job_waits.c.job_id == job_id))
+            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+        release_space(self.database)
+        return True
 
     def results(self, job_id: str, *, page: int = 500) -> Iterator[str]:
         """Result lines of finished documents, in input order, read a page at a time."""
@@ -284,7 +307,10 @@ class JobStore:
                         documents.c.claim == claim.token,
                         documents.c.state == "running",
                     )
-                    .values(state="done", result=outcome.line, failed=outcome.failed, claim=None, lease_until=None)
+                    # The text is not needed any more: only the result line is kept.
+                    .values(
+                        state="done", text="", result=outcome.line, failed=outcome.failed, claim=None, lease_until=None
+                    )
                 ).rowcount
                 stored += written
                 if written and outcome.failed:
@@ -357,28 +383,14 @@ class JobStore:
 
     def sweep(self) -> int:
         """Delete jobs past their retention, with their documents; returns how many."""
-        now = self.clock()
-        with self.database.begin() as conn:
-            expired = select(jobs.c.id).where(jobs.c.expires_at < now)
-            conn.execute(delete(documents).where(documents.c.job_id.in_(expired.scalar_subquery())))
-            conn.execute(delete(job_waits).where(job_waits.c.job_id.in_(expired.scalar_subquery())))
-            conn.execute(delete(webhooks).where(webhooks.c.job_id.in_(expired.scalar_subquery())))
-            return int(conn.execute(delete(jobs).where(jobs.c.expires_at < now)).rowcount)
+        return delete_expired(self.database, self.clock())
 
-    def _by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
+    def by_key(self, owner: str, key: str | None, request_hash: str | None) -> JobRecord | None:
+        """The live job this owner made with this idempotency key; IdempotencyConflict for another request."""
         with self.database.connect() as conn:
-            row = conn.execute(_select_jobs().where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
+            row = conn.execute(select_jobs().where(jobs.c.owner == owner, jobs.c.idempotency_key == key)).first()
         if row is None or expired(row, self.clock()):
             return None
         if row.request_hash != request_hash:
             raise IdempotencyConflict
         return job_record(row, self.unserved_seconds)
-
-
-def _select_jobs() -> Select[Any]:
-    """Jobs with the time their wait began (``waiting_since``), if they are waiting for a replica, and
-    their webhook's state."""
-    hook = (webhooks.c.state.label("webhook_state"), webhooks.c.attempts.label("webhook_attempts"))
-    return select(jobs, job_waits.c.since.label("waiting_since"), *hook).select_from(
-        jobs.outerjoin(job_waits, job_waits.c.job_id == jobs.c.id).outerjoin(webhooks, webhooks.c.job_id == jobs.c.id)
-    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends
 
 from models.catalog import ModelRegistry
+from models.loading import is_local_source
 from service.features.models.protocol import ModelInfo, ModelList
 from service.provider import dependency
 
@@ -20,22 +22,27 @@ class Readiness:
 
 
 class ModelsServing:
-    def __init__(self, registry: ModelRegistry, default_model: str) -> None:
+    def __init__(self, registry: ModelRegistry, default_model: str, *, show_paths: bool = False) -> None:
+        """``show_paths``: say where local checkpoints are (``DOCSUM_EXPOSE_MODEL_PATHS``); otherwise ``local``."""
         self.registry = registry
         self.default_model = default_model
+        self.show_paths = show_paths
 
     def list_models(self) -> ModelList:
         infos = []
         for name in self.registry.names:
             status = self.registry.status(name)
+            source, reason = status.source, status.reason
+            if not self.show_paths and is_local_source(source):
+                source, reason = LOCAL, _without(reason, status.source)
             infos.append(
                 ModelInfo(
                     name=name,
                     kind=status.kind,
-                    source=status.source,
+                    source=source,
                     loaded=status.state == "loaded",
                     available=status.available,
-                    reason=status.reason,
+                    reason=reason,
                     max_input_tokens=status.max_input_tokens,
                     default=name == self.default_model,
                     accelerated=status.accelerated,
@@ -56,6 +63,18 @@ class ModelsServing:
         if status.reason:
             message += f": {status.reason}"
         return Readiness(False, default, message)
+
+
+LOCAL = "local"
+
+
+def _without(reason: str | None, path: str) -> str | None:
+    """The reason with the local path (as configured, and expanded) left out."""
+    if reason is None:
+        return None
+    for form in sorted({path, str(Path(path).expanduser()), str(Path(path).expanduser().resolve())}, key=len)[::-1]:
+        reason = reason.replace(form, "<local path>")
+    return reason
 
 
 # A route's typed parameter: ``serving: ModelsServingDep`` (``service.provider``).

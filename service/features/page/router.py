@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from service.auth.gate import require_caller
 
 PAGE_DIR = Path(str(resources.files("service") / "static"))
 DOCS_ASSETS_DIR = Path(str(resources.files("fastapi_offline") / "static"))
@@ -29,6 +32,10 @@ PAGE_POLICY = (
 REDOC_POLICY = "img-src 'self' data:"
 
 router = APIRouter(include_in_schema=False)
+docs_router = APIRouter(include_in_schema=False)
+
+# Who sees /docs and /redoc (and /openapi.json, service.openapi): anyone, callers with a key, or nobody.
+DocsVisibility = Literal["public", "keys", "off"]
 
 
 @router.get("/")
@@ -38,7 +45,7 @@ async def page() -> FileResponse:
     return FileResponse(PAGE_DIR / "index.html", headers=headers)
 
 
-@router.get("/docs")
+@docs_router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     return get_swagger_ui_html(
@@ -51,12 +58,12 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/docs/oauth2-redirect")
+@docs_router.get("/docs/oauth2-redirect")
 async def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
 
-@router.get("/redoc")
+@docs_router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     html = get_redoc_html(
@@ -70,8 +77,20 @@ async def redoc(request: Request) -> HTMLResponse:
     return html
 
 
-def install_page(app: FastAPI) -> None:
-    """The routes above, and the two folders of files (the docs' first: its path is the longer)."""
+def docs_visibility(setting: str, auth_mode: str) -> DocsVisibility:
+    """``DOCSUM_API_DOCS`` read against the auth mode: auto is public in open mode, behind the keys otherwise."""
+    if setting == "off":
+        return "off"
+    if setting == "public" or auth_mode == "open":
+        return "public"
+    return "keys"
+
+
+def install_page(app: FastAPI, *, docs: DocsVisibility = "public") -> None:
+    """The page (always public: it holds no data, and sends the key its user types), the docs' pages as
+    ``docs`` says, and the two folders of files (the docs' first: its path is the longer)."""
     app.include_router(router)
+    if docs != "off":
+        app.include_router(docs_router, dependencies=[Depends(require_caller)] if docs == "keys" else [])
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
     app.mount(PAGE_ASSETS, StaticFiles(directory=PAGE_DIR), name="page-assets")

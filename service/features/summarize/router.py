@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.sse import EventSourceResponse
 
+from service.auth.gate import CallerDep
 from service.features.body import JsonBodyRoute
 from service.features.protocol import error_responses
 from service.features.summarize.protocol import BatchRequest, BatchResponse, SummarizeRequest, SummarizeResponse
@@ -51,16 +52,18 @@ _SUMMARIZE_BODY: dict[str, Any] = {
     responses={**_ERRORS, **_STREAM},
     openapi_extra=_SUMMARIZE_BODY,
 )
-async def summarize(request: Request, serving: SummarizeServingDep) -> SummarizeResponse | EventSourceResponse:
+async def summarize(
+    request: Request, serving: SummarizeServingDep, caller: CallerDep
+) -> SummarizeResponse | EventSourceResponse:
     """Summarize one document, sent as JSON `text` or as a file (multipart: PDF, DOCX, HTML, Markdown, plain
     text, e-mail); with `stream: true`, as server-sent events."""
     body, source = await serving.read(request)
     if body.stream:
-        return await serving.stream(body, getattr(request.state, "request_id", None), source)
-    return await serving.summarize(body, source)
+        return await serving.stream(body, caller, getattr(request.state, "request_id", None), source)
+    return await serving.summarize(body, caller, source)
 
 
 @router.post("/summarize/batch", response_model=BatchResponse, responses=_ERRORS)
-async def summarize_batch(body: BatchRequest, serving: SummarizeServingDep) -> BatchResponse:
+async def summarize_batch(body: BatchRequest, serving: SummarizeServingDep, caller: CallerDep) -> BatchResponse:
     """Summarize several documents; results come back in input order, one failure per document."""
-    return await serving.summarize_batch(body)
+    return await serving.summarize_batch(body, caller)

@@ -6,10 +6,12 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_source
 from models.loading import LoadSettings
@@ -17,8 +19,10 @@ from models.types import EventSink, Summary, SummaryOptions
 from service.app import create_app
 from service.deps import context_of
 from service.engine import Priority
+from service.features.jobs import tables
 from service.settings import Settings
 from tests.fakes import FAIL_MARKER, FakeSummarizer
+from tests.service.keyed import bearer, write_keys
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 
@@ -193,23 +197,41 @@ def test_an_idempotency_key_returns_the_same_job_and_refuses_another_body(client
     other = client.post("/v1/jobs", json={"documents": DOCS[:1]}, headers=headers)
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
-    # Keys belong to the caller: someone else's same key is a new job.
-    theirs = client.post("/v1/jobs", json={"documents": DOCS}, headers={**headers, "Authorization": "Bearer other"})
-    assert theirs.status_code == 202
-    assert theirs.json()["id"] != first.json()["id"]
     assert len(client.get("/v1/jobs").json()["jobs"]) == 1
 
 
-def test_jobs_are_visible_to_their_caller_only(client: TestClient) -> None:
-    mine = {"Authorization": "Bearer mine"}
+@pytest.fixture
+def keyed(tmp_path: Path, registry: ModelRegistry) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """An app with two API keys, ``mine`` and ``yours``: (client, the header of each)."""
+    path, keys = write_keys(tmp_path, "mine", "yours")
+    settings = Settings(default_model="fake", api_keys_file=path)
+    with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
+        yield client, {name: bearer(key) for name, key in keys.items()}
+
+
+def test_idempotency_keys_belong_to_the_api_key(keyed: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = keyed
+    idempotency = {"Idempotency-Key": "import-2026-11-23"}
+    first = client.post("/v1/jobs", json={"documents": DOCS}, headers={**idempotency, **headers["mine"]})
+    theirs = client.post("/v1/jobs", json={"documents": DOCS}, headers={**idempotency, **headers["yours"]})
+    assert first.status_code == theirs.status_code == 202
+    assert theirs.json()["id"] != first.json()["id"]
+    assert len(client.get("/v1/jobs", headers=headers["mine"]).json()["jobs"]) == 1
+
+
+def test_jobs_are_visible_to_their_key_only(keyed: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = keyed
+    mine, yours = headers["mine"], headers["yours"]
     job_id = client.post("/v1/jobs", json={"documents": DOCS}, headers=mine).json()["id"]
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/results"):
-        response = client.get(path, headers={"Authorization": "Bearer yours"})
+        response = client.get(path, headers=yours)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "job_not_found"
-    assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
+    assert client.delete(f"/v1/jobs/{job_id}", headers=yours).status_code == 404
     assert client.get(f"/v1/jobs/{job_id}", headers=mine).status_code == 200
-    assert client.get("/v1/jobs", headers={"Authorization": "Bearer yours"}).json() == {"jobs": []}
+    assert client.get("/v1/jobs", headers=yours).json() == {"jobs": []}
+    # The X-API-Key header is the same key.
+    assert client.get(f"/v1/jobs/{job_id}", headers={"X-API-Key": mine["Authorization"][7:]}).status_code == 200
 
 
 def test_jobs_are_listed_newest_first_and_by_status(client: TestClient) -> None:
@@ -274,8 +296,35 @@ def test_cancel_stops_a_running_job_and_keeps_finished_results(
     assert len(lines) == job["progress"]["done"]
     positions = [int(line["id"][1:]) for line in lines]
     assert positions == sorted(set(positions))  # input order, once each
-    # Cancelling again leaves it as it is.
+    # The texts of documents that will never run are gone at once; the results stay.
+    store = context_of(gated_client.app).job_store  # type: ignore[arg-type]
+    with store.database.connect() as conn:
+        texts = conn.execute(select(tables.documents.c.text).where(tables.documents.c.job_id == job_id)).scalars().all()
+    assert len(texts) == 40
+    assert set(texts) == {""}
+    # Deleting the finished (cancelled) job deletes it with everything it stored.
     assert gated_client.delete(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    assert gated_client.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert gated_client.get(f"/v1/jobs/{job_id}/results").status_code == 404
+    with store.database.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tables.documents)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(tables.jobs)).scalar() == 0
+
+
+def test_deleting_a_finished_job_purges_what_it_stored(client: TestClient) -> None:
+    job_id = client.post("/v1/jobs", json={"documents": DOCS}).json()["id"]
+    assert wait_for(client, job_id)["status"] == "succeeded"
+    store = context_of(client.app).job_store  # type: ignore[arg-type]
+    with store.database.connect() as conn:
+        # A finished document keeps its result line, not its text.
+        assert set(conn.execute(select(tables.documents.c.text)).scalars()) == {""}
+    deleted = client.delete(f"/v1/jobs/{job_id}")
+    assert deleted.status_code == 200
+    assert deleted.json()["status"] == "succeeded"
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
+    with store.database.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tables.documents)).scalar() == 0
 
 
 def test_an_interactive_call_is_answered_while_a_job_waits(gated_client: TestClient, gated: GatedSummarizer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -190,3 +191,38 @@ def test_expired_jobs_vanish_and_are_swept(stores: StoreFactory) -> None:
     assert store.get("alice", job.id) is None
     assert store.sweep() == 1
     assert list(store.results(job.id)) == []
+
+
+def test_a_job_keeps_texts_only_until_they_are_summarized_and_purge_deletes_it_all(stores: StoreFactory) -> None:
+    [store] = stores(1)
+    job, _ = store.create("alice", "m", JobOptions(), docs(10))
+    claim = store.claim(4)
+    assert claim is not None
+    finish(store, claim)
+    with store.database.connect() as conn:
+        texts = dict(conn.execute(select(documents.c.seq, documents.c.text)).all())
+    assert [seq for seq, text in texts.items() if text] == list(range(4, 10))
+    # A cancelled job keeps its results, not the texts that will never run.
+    store.cancel("alice", job.id)
+    with store.database.connect() as conn:
+        assert set(conn.execute(select(documents.c.text)).scalars()) == {""}
+    assert len(list(store.results(job.id))) == 4
+    assert not store.purge("bob", job.id)  # another owner's job is left alone
+    assert store.purge("alice", job.id)
+    assert store.get("alice", job.id) is None
+    with store.database.connect() as conn:
+        assert conn.execute(select(documents.c.seq)).first() is None
+    assert not store.purge("alice", job.id)
+
+
+def test_a_purged_job_gives_its_disk_back_on_sqlite(tmp_path: Path) -> None:
+    """The 247 MB job of issue 22 left 534 MB on disk after DELETE; here 10 MB of texts go back."""
+    path = tmp_path / "jobs.db"
+    store = JobStore(f"sqlite:///{path}")
+    try:
+        job, _ = store.create("alice", "m", JobOptions(), [(str(i), "x" * 100_000) for i in range(100)])
+        assert sum(f.stat().st_size for f in tmp_path.glob("jobs.db*")) > 10_000_000
+        assert store.purge("alice", job.id)
+    finally:
+        store.close()
+    assert sum(f.stat().st_size for f in tmp_path.glob("jobs.db*")) < 1_000_000
