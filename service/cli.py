@@ -22,6 +22,7 @@ from service.cli_ground import ground_command
 from service.cli_options import (
     Format,
     Grounding,
+    Language,
     Length,
     LengthPenalty,
     MaxTokens,
@@ -29,7 +30,9 @@ from service.cli_options import (
     NoRepeatNgramSize,
     NumBeams,
     Query,
+    Seed,
     Sentences,
+    Temperature,
     Truncation,
     options_or_exit,
 )
@@ -118,6 +121,9 @@ def summarize(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
     stream: Annotated[bool, typer.Option(help="Print text as it is generated, and chunk progress on stderr.")] = False,
     grounding: Grounding = None,
+    language: Language = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
 ) -> None:
     """Summarize one document and print the summary."""
     text = sys.stdin.read() if file == "-" else read_text(Path(file))
@@ -161,6 +167,9 @@ def batch(
     batch_size: BatchSize = None,
     truncation: Truncation = "chunk",
     grounding: Grounding = None,
+    language: Language = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
     resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUTPUT if it holds anything.")] = False,
     engine: Annotated[
