@@ -15,8 +15,8 @@ from service.features.ground.protocol import GroundingOut
 from service.features.protocol import NOT_BLANK, StrictModel
 
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
-_GENERATIVE = "seq2seq only: extractive models refuse it (422 unsupported_option)."
-_EXTRACTIVE = "extractive only: seq2seq models refuse it (422 unsupported_option)."
+_GENERATIVE = "seq2seq only: extractive and instruct models refuse it (422 unsupported_option)."
+_EXTRACTIVE = "extractive only: seq2seq and instruct models refuse it (422 unsupported_option)."
 _INSTRUCT = "instruct models only: extractive and seq2seq models refuse it (422 unsupported_option)."
 
 
@@ -32,9 +32,21 @@ class SummaryParams(StrictModel):
         le=4096,
         description="Fewest tokens (words for extractive) to output; at most max_tokens (else 422 invalid_request).",
     )
-    num_beams: int | None = Field(None, ge=1, le=16, description=f"Beam search width; {_GENERATIVE}")
+    num_beams: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Beam search width; seq2seq only: extractive models refuse it, instruct models take only 1 "
+        "(422 unsupported_option).",
+    )
     length_penalty: float | None = Field(None, ge=-10, le=10, description=f"Beam length penalty; {_GENERATIVE}")
-    no_repeat_ngram_size: int | None = Field(None, ge=0, le=16, description=f"Block repeated n-grams; {_GENERATIVE}")
+    no_repeat_ngram_size: int | None = Field(
+        None,
+        ge=0,
+        le=16,
+        description="Block repeated n-grams; seq2seq and instruct models: extractive models refuse it "
+        "(422 unsupported_option).",
+    )
     sentences: int | None = Field(None, ge=1, le=200, description=f"Exact sentence count; {_EXTRACTIVE}")
     format: Literal["paragraph", "bullets"] = Field("paragraph", description="One paragraph, or one `- ` line each.")
     query: str | None = Field(
