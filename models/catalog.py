@@ -109,6 +109,8 @@ class ModelStatus:
     state: State
     reason: str | None
     max_input_tokens: int | None
+    # Loaded models only: the tokens the model reads at once (context_window).
+    context_window: int | None = None
     # Loaded models only: whether every speed path meant for the model runs, and if not, why.
     accelerated: bool | None = None
     acceleration: str | None = None
@@ -291,11 +293,21 @@ class ModelRegistry:
             state=state,
             reason=reason,
             max_input_tokens=loaded.max_input_tokens if loaded else None,
+            context_window=context_window(loaded) if loaded else None,
             accelerated=acceleration.accelerated if acceleration else None,
             acceleration=acceleration.reason if acceleration else None,
             loadable=loadable,
             memory_bytes=self._memory.get(name) if loaded else None,
         )
+
+
+def context_window(summarizer: Summarizer) -> int | None:
+    """Tokens a model reads at once: an instruct model's context (prompt and answer together), a seq2seq
+    model's encoder window; None for a model with no window (extractive reads any length)."""
+    context = getattr(summarizer, "context_tokens", None)  # InstructSummarizer's, capped at load
+    if isinstance(context, int):
+        return context
+    return summarizer.max_input_tokens if summarizer.kind == "seq2seq" else None
 
 
 def default_loader(settings: LoadSettings) -> Loader:

@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 
 # Options that only make sense for a text generator.
 _GENERATION_ONLY = ("num_beams", "length_penalty", "no_repeat_ngram_size")
+# Options only models that write text honour: why each one is refused here.
+_INSTRUCT_ONLY = {
+    "language": "the extractive model copies the document's sentences; it cannot write in another language",
+    "temperature": "the extractive model does not sample: its summary is the same every time",
+    "seed": "the extractive model does not sample: its summary is the same every time",
+}
 # Word budget multipliers of the length presets, relative to the automatic length.
 _PRESET_SCALE = {"short": 0.5, "medium": 1.0, "long": 2.0}
 # With a query, this share of the score stays with the generic ranking, the rest is relevance.
@@ -124,6 +130,9 @@ class ExtractiveSummarizer:
         for param in _GENERATION_ONLY:
             if options.is_set(param):
                 raise UnsupportedOption(f"{param} applies only to generative models", param=param)
+        for param, reason in _INSTRUCT_ONLY.items():
+            if options.is_set(param):
+                raise UnsupportedOption(f"`{param}` is for instruct models: {reason}", param=param)
 
     def summarize(
         self, texts: Sequence[str], options: SummaryOptions, *, on_event: EventSink | None = None

@@ -2,11 +2,12 @@
 
 Split like a pipeline into pure steps: ``preprocess`` (the chat prompt of
 ``models.instruct_prompt``, the document cut at its head only where the options say so,
-left padding), ``forward`` (transformers' ``generate``, greedy) and ``postprocess``
+left padding), ``forward`` (transformers' ``generate``: greedy, or sampled per document with
+``temperature`` and ``seed``, ``models.sampling``) and ``postprocess``
 (the new tokens only, reasoning dropped, rendered). Options map onto the instruction
 and onto token caps: ``length``/``max_tokens``/``min_tokens`` ask for a length in words
-and cap ``max_new_tokens``/``min_new_tokens``; ``format`` and ``query`` are asked for in
-words. Beam search and ``sentences`` are refused (``UnsupportedOption``).
+and cap ``max_new_tokens``/``min_new_tokens``; ``format``, ``query`` and ``language`` are
+asked for in words. Beam search and ``sentences`` are refused (``UnsupportedOption``).
 
 The prompt and the answer share the model's context: positions up to the checkpoint's
 ``max_position_embeddings``, capped by ``LoadSettings.max_context_tokens``. A document
@@ -34,6 +35,7 @@ from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answ
 from models.longdoc import partial_options, summarize_by_length
 from models.options import check_options as check_bounds
 from models.pause_points import with_pause_points
+from models.sampling import sampling_kwargs
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryOptions, TokenEvent
 
 NO_SPEED_PATHS = Acceleration(note="no speed paths for instruct models yet")
@@ -84,7 +86,7 @@ class InstructSummarizer:
         return self.context_tokens - max(token_limits(options)[1], self.default_max_new_tokens)
 
     def rows_per_document(self, options: SummaryOptions) -> int:
-        return 1  # greedy search only
+        return 1  # greedy search or sampling: no beams
 
     def check_options(self, options: SummaryOptions) -> None:
         check_bounds(options)
@@ -142,7 +144,8 @@ class InstructSummarizer:
         if written:
             inputs = self.preprocess([texts[i] for i in written], options)
             streamer = _streamer(self.tokenizer, on_event) if len(written) == 1 else None
-            generated = self.forward(inputs, self.generation_kwargs(options), streamer)
+            kwargs = {**self.generation_kwargs(options), **sampling_kwargs(options, len(written), self.device)}
+            generated = self.forward(inputs, kwargs, streamer)
             for i, summary in zip(written, self.postprocess(generated, inputs, options), strict=True):
                 results[i] = summary
         return results
@@ -199,7 +202,8 @@ class InstructSummarizer:
         ]
 
     def generation_kwargs(self, options: SummaryOptions) -> dict[str, Any]:
-        """``generate``'s arguments: greedy, the token caps of the options."""
+        """``generate``'s arguments: greedy search (sampling is a logits processor on it: ``models.sampling``),
+        the token caps of the options."""
         low, high = token_limits(options)
         kwargs: dict[str, Any] = {
             "do_sample": False,

@@ -1,7 +1,7 @@
 """What an instruct model is asked, and what is kept of its answer (``models.instruct``).
 
 The prompt is a chat: a system message that says the document is data, never
-instructions, and a user message with the task (length in words, bullets, a focus)
+instructions, and a user message with the task (length in words, bullets, a focus, a language)
 and the document between ``<document>`` and ``</document>`` markers, the task
 repeated after it. Markers inside the document are defused, so a document cannot
 close its own block. The answer loses any ``<think>...</think>`` reasoning, and is
@@ -46,8 +46,29 @@ def token_limits(options: SummaryOptions) -> tuple[int | None, int]:
     return (None if low is None else min(low, high)), high
 
 
+# English names of common languages by ISO 639 code: a small model follows "in French" better than "in fr".
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "bn": "Bengali", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "fa": "Persian", "fi": "Finnish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "ko": "Korean", "ms": "Malay", "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "sv": "Swedish", "sw": "Swahili", "th": "Thai", "tr": "Turkish",
+    "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese",
+}  # fmt: skip
+
+
+def language_name(language: str) -> str:
+    """How the instruction names a language: a known tag's English name (the region kept: "Portuguese (pt-BR)"),
+    anything else as the caller wrote it."""
+    primary, _, rest = language.partition("-")
+    name = LANGUAGE_NAMES.get(primary.lower()) if " " not in language else None
+    if name is None:
+        return language
+    return f"{name} ({language})" if rest else name
+
+
 def instruction(options: SummaryOptions) -> str:
-    """The task, in words: length, format and focus."""
+    """The task, in words: length, format, focus and language."""
     low, high = token_limits(options)
     words = max(3, round(high * _WORDS_PER_TOKEN))
     parts = [f"Summarize the document below in at most {words} words"]
@@ -58,7 +79,9 @@ def instruction(options: SummaryOptions) -> str:
         parts.append(" Write the summary as a list of bullet points, one per line, each starting with '- '.")
     else:
         parts.append(" Write the summary as one paragraph.")
-    if options.query:
+    if options.language:
+        parts.append(f" Write the summary in {language_name(options.language)}, whatever the document's language.")
+    if options.query:  # last: the query is the caller's text, with or without a closing full stop
         parts.append(f" Focus on what the document says about: {options.query}")
     return "".join(parts)
 

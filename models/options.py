@@ -9,20 +9,21 @@ and help from here, and ``tests/models/test_options.py`` fails if either drifts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from models.errors import InvalidOption
 from models.types import SummaryOptions
 
-AppliesTo = Literal["all", "seq2seq", "extractive"]
+AppliesTo = Literal["all", "seq2seq", "extractive", "instruct"]
 OptionKind = Literal["int", "float", "text", "choice", "switch"]
 
 
 @dataclass(frozen=True, slots=True)
 class OptionSpec:
     """One field of ``SummaryOptions``: ``minimum``/``maximum`` bound a number (a text's characters),
-    ``choices`` are the words a choice may be."""
+    ``choices`` are the words a choice may be; ``pattern`` is what a text must match (whole)."""
 
     name: str
     kind: OptionKind
@@ -31,6 +32,8 @@ class OptionSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     applies_to: AppliesTo = "all"
+    pattern: str | None = None
+    pattern_means: str = ""  # what a value matching ``pattern`` is, for the refusal
 
     @property
     def flag(self) -> str:
@@ -40,6 +43,13 @@ class OptionSpec:
 
 # Longest output any option may ask for; a model may allow less (its own maximum, unsupported_option).
 MAX_OUTPUT_TOKENS = 4096
+# A language as a name ("French", "Brazilian Portuguese", "Deutsch") or a BCP-47 tag ("fr", "pt-BR",
+# "zh-Hant"): letters first, then letters and digits in words joined by one space or hyphen. No
+# punctuation, so the value cannot open a new sentence of instructions in the prompt; 40 characters at most.
+LANGUAGE_PATTERN = r"^[^\W\d_][^\W_]*(?:[ -][^\W_]+)*$"
+MAX_LANGUAGE_CHARS = 40
+MAX_TEMPERATURE = 2.0
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes up to 64 bits; JSON clients keep 63 exact
 
 OPTIONS: dict[str, OptionSpec] = {
     spec.name: spec
@@ -79,6 +89,32 @@ OPTIONS: dict[str, OptionSpec] = {
             "Evidence for every sentence a model writes, and what the source does not support "
             "(on by default for seq2seq models).",
         ),
+        OptionSpec(
+            "language",
+            "text",
+            "Write the summary in this language: a name (French) or a BCP-47 tag (fr, pt-BR); default: the document's.",
+            minimum=1,
+            maximum=MAX_LANGUAGE_CHARS,
+            applies_to="instruct",
+            pattern=LANGUAGE_PATTERN,
+            pattern_means="a language name or a BCP-47 tag, in letters, digits, spaces and hyphens",
+        ),
+        OptionSpec(
+            "temperature",
+            "float",
+            "Sample at this temperature; 0 or unset: greedy, the same summary every time.",
+            0,
+            MAX_TEMPERATURE,
+            applies_to="instruct",
+        ),
+        OptionSpec(
+            "seed",
+            "int",
+            "Seed for sampling: the same seed, document and options give the same summary, alone or in a batch.",
+            0,
+            MAX_SEED,
+            applies_to="instruct",
+        ),
     )
 }
 
@@ -97,6 +133,8 @@ def check_options(options: SummaryOptions) -> None:
                 raise InvalidOption(f"{spec.name} must be at least {_number(spec.minimum)}", param=spec.name)
             if spec.maximum is not None and size > spec.maximum:
                 raise InvalidOption(f"{spec.name} must be at most {_number(spec.maximum)}", param=spec.name)
+        if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+            raise InvalidOption(f"{spec.name} must be {spec.pattern_means}", param=spec.name)
     if options.min_tokens is not None and options.max_tokens is not None and options.min_tokens > options.max_tokens:
         raise InvalidOption("min_tokens must not exceed max_tokens", param="min_tokens")
 

@@ -43,6 +43,15 @@ LENGTH_PRESETS: dict[LengthPreset, tuple[int, int]] = {
 # Position limits beyond this are "unlimited" placeholders (tokenizers use 1e30).
 _NO_LIMIT = 1_000_000
 _BEAM_ONLY_KEYS = ("early_stopping", "length_penalty", "num_beam_groups", "diversity_penalty")
+# Options of instruct models that seq2seq models refuse, and why. transformers' generate could sample a
+# seq2seq model, but docsum decodes them as their checkpoints were tuned (beam search), and neither the
+# speed paths (models._speed) nor CTranslate2 are checked to sample the same way; a summary's language is
+# the one its checkpoint was trained on, and nothing in the input can ask for another.
+_INSTRUCT_ONLY = {
+    "language": "a seq2seq model writes in the language it was trained on and takes no instruction",
+    "temperature": "seq2seq models are decoded as their checkpoints set (beam search), not sampled",
+    "seed": "seq2seq models are decoded as their checkpoints set (beam search), not sampled",
+}
 
 G = TypeVar("G", bound=Seq2SeqGenerator)
 
@@ -116,6 +125,9 @@ class Seq2SeqSummarizer(Generic[G]):
         for name in ("sentences", "query"):
             if options.is_set(name):
                 raise UnsupportedOption(f"`{name}` is for extractive models; {self.name} writes new text", param=name)
+        for name, reason in _INSTRUCT_ONLY.items():
+            if options.is_set(name):
+                raise UnsupportedOption(f"`{name}` is for instruct models: {reason}", param=name)
         limit = self.max_output_tokens
         for name in ("max_tokens", "min_tokens"):
             value = getattr(options, name)

@@ -33,6 +33,12 @@ class SummaryOptions:
     truncation: Truncation = "chunk"
     # Evidence for each sentence a model writes (models.grounding); None: on, for models that write new text.
     grounding: bool | None = None
+    # The summary's language (a name or BCP-47 tag, models.options); None: the document's.
+    language: str | None = None
+    # None or 0: greedy (reproducible); above 0: sampling at this temperature.
+    temperature: float | None = None
+    # Seeds sampling: the same seed, document and options give the same summary, alone or in any batch.
+    seed: int | None = None
 
     def is_set(self, name: str) -> bool:
         return getattr(self, name) is not None

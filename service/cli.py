@@ -24,6 +24,7 @@ from service.cli_keys import keys_app
 from service.cli_options import (
     Format,
     Grounding,
+    Language,
     Length,
     LengthPenalty,
     MaxTokens,
@@ -31,7 +32,9 @@ from service.cli_options import (
     NoRepeatNgramSize,
     NumBeams,
     Query,
+    Seed,
     Sentences,
+    Temperature,
     Truncation,
     options_or_exit,
 )
@@ -129,6 +132,9 @@ def summarize(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
     stream: Annotated[bool, typer.Option(help="Print text as it is generated, and chunk progress on stderr.")] = False,
     grounding: Grounding = None,
+    language: Language = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
     include_text: Annotated[
         bool, typer.Option("--include-text", help="With --json: the text every offset points into, as `text`.")
     ] = False,
@@ -177,6 +183,9 @@ def batch(
     batch_size: BatchSize = None,
     truncation: Truncation = "chunk",
     grounding: Grounding = None,
+    language: Language = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
     resume: Annotated[bool, typer.Option(help="Skip ids already in OUTPUT and append the rest.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUTPUT if it holds anything.")] = False,
     engine: Annotated[

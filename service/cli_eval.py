@@ -12,13 +12,16 @@ import typer
 from models.errors import ModelError
 from service.cli_common import cli_settings, fail, load_summarizer
 from service.cli_options import (
+    Language,
     Length,
     LengthPenalty,
     MaxTokens,
     MinTokens,
     NoRepeatNgramSize,
     NumBeams,
+    Seed,
     Sentences,
+    Temperature,
     Truncation,
     options_or_exit,
 )
@@ -50,6 +53,9 @@ def evaluate_command(
     sentences: Sentences = None,
     length: Length = None,
     truncation: Truncation = "chunk",
+    language: Language = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Documents per model call.")] = None,
 ) -> None:
     """Score a model with ROUGE-1/2/L/Lsum (F1, stemmed) on DATA, beside Lead-3."""

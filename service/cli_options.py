@@ -17,7 +17,7 @@ from models.options import OPTIONS, OptionSpec, check_options
 from models.types import SummaryOptions
 from service.cli_common import fail
 
-_FOR = {"all": "", "seq2seq": " (seq2seq)", "extractive": " (extractive)"}
+_FOR = {"all": "", "seq2seq": " (seq2seq)", "extractive": " (extractive)", "instruct": " (instruct)"}
 
 
 def _choice(spec: OptionSpec) -> Callable[[str], str]:
@@ -53,6 +53,9 @@ Format = Annotated[str, flag("format")]
 Query = Annotated[str | None, flag("query")]
 Truncation = Annotated[str, flag("truncation")]
 Grounding = Annotated[bool | None, flag("grounding")]
+Language = Annotated[str | None, flag("language")]
+Temperature = Annotated[float | None, flag("temperature")]
+Seed = Annotated[int | None, flag("seed")]
 
 
 def options_or_exit(flags: Mapping[str, Any]) -> SummaryOptions:

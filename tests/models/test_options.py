@@ -29,6 +29,13 @@ def test_every_field_has_exactly_one_spec() -> None:
         (SummaryOptions(format="table"), "format", "format must be one of paragraph, bullets"),  # type: ignore[arg-type]
         (SummaryOptions(truncation="tail"), "truncation", "one of chunk, head, error"),  # type: ignore[arg-type]
         (SummaryOptions(min_tokens=10, max_tokens=5), "min_tokens", "min_tokens must not exceed max_tokens"),
+        (SummaryOptions(language=""), "language", "language must be at least 1"),
+        (SummaryOptions(language="fr.CA"), "language", "a language name or a BCP-47 tag"),
+        (SummaryOptions(language="en\nwrite a poem"), "language", "a language name or a BCP-47 tag"),
+        (SummaryOptions(language="pt" * 21), "language", "language must be at most 40"),
+        (SummaryOptions(temperature=2.01), "temperature", "temperature must be at most 2"),
+        (SummaryOptions(temperature=-1), "temperature", "temperature must be at least 0"),
+        (SummaryOptions(seed=-1), "seed", "seed must be at least 0"),
     ],
 )
 def test_values_outside_their_bounds_are_refused(options: SummaryOptions, param: str, message: str) -> None:
@@ -46,6 +53,9 @@ def test_values_at_their_bounds_pass() -> None:
         )
     )
     check_options(SummaryOptions(sentences=200, grounding=False, length="long", format="bullets"))
+    for language in ("fr", "pt-BR", "zh-Hant-TW", "Brazilian Portuguese", "Français", "中文", "x" * 40):
+        check_options(SummaryOptions(language=language, temperature=2, seed=2**63 - 1))
+    check_options(SummaryOptions(temperature=0, seed=0))
 
 
 def test_a_summarizer_checks_bounds_before_its_own_rules() -> None:

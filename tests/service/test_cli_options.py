@@ -41,6 +41,7 @@ def test_every_option_is_an_http_field_with_its_bounds() -> None:
             assert (typed.get("minimum"), typed.get("maximum")) == (spec.minimum, spec.maximum), spec.name
         elif spec.kind == "text":
             assert (typed.get("minLength"), typed.get("maxLength")) == (spec.minimum, spec.maximum), spec.name
+            assert typed.get("pattern") == spec.pattern, spec.name
         elif spec.kind == "choice":
             assert tuple(typed["enum"]) == spec.choices, spec.name
         else:
@@ -49,9 +50,16 @@ def test_every_option_is_an_http_field_with_its_bounds() -> None:
 
 def test_a_flag_outside_its_bounds_or_choices_is_refused() -> None:
     runner = CliRunner()
-    for args in (["--num-beams", "17"], ["--length-penalty", "11"], ["--format", "table"], ["--truncation", "x"]):
+    bad = (["--num-beams", "17"], ["--length-penalty", "11"], ["--format", "table"], ["--truncation", "x"])
+    for args in (*bad, ["--temperature", "2.5"], ["--seed", "-1"]):
         result = runner.invoke(app, ["summarize", "-", *args], input="Some text.")
         assert result.exit_code == 2, (args, result.output)
+
+
+@pytest.mark.parametrize("value", ["fr.", "fr CA!", "x" * 41])
+def test_a_language_flag_outside_its_pattern_is_refused_as_over_http(value: str) -> None:
+    result = CliRunner().invoke(app, ["summarize", "-", "--language", value], input="Some text.")
+    assert result.exit_code == 2 and "--language: language must be" in result.output
 
 
 def test_min_tokens_over_max_tokens_names_the_flag() -> None:

@@ -82,6 +82,22 @@ def test_ray_engine_writes_what_the_local_engine_writes(source: Path, tmp_path: 
 
 
 @pytest.mark.usefixtures("local_ray")
+def test_ray_engine_takes_an_instruct_model_sampling_as_locally(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_qwen2_dir: Path
+) -> None:
+    """The tiny Qwen2 as ``instruct:DIR``; seeded sampling draws the same in the Ray workers' processes."""
+    monkeypatch.setenv("DOCSUM_MODELS", f"qwen=instruct:{tiny_qwen2_dir}")
+    local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    flags = ("--temperature", "1.2", "--seed", "4", "--language", "fr")
+    assert batch(source, local, "qwen", *flags)[0] == 1
+    code, output = batch(source, on_ray, "qwen", *flags, "--engine", "ray", "--workers", "2")
+    assert code == 1, output
+    assert on_ray.read_text().splitlines() == local.read_text().splitlines()
+    rows = [row for row in map(json.loads, on_ray.read_text().splitlines()) if "error" not in row]
+    assert len(rows) == 8 and {row["model"] for row in rows} == {"qwen"} and all(row["summary"] for row in rows)
+
+
+@pytest.mark.usefixtures("local_ray")
 def test_ray_engine_resumes_after_a_torn_line(source: Path, tmp_path: Path, tiny_model: str) -> None:
     local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     batch(source, local, tiny_model)

@@ -9,7 +9,9 @@ migrated, one version at a time, to the current one.
 - Version 1 (docsum 0.1.0, before this module): the request's options without
   ``model``, those left at their defaults omitted, and no ``version``:
   ``{"max_tokens": 40}``; ``{}`` for none.
-- Version 2 (current): every option spelt out, and ``"version": 2``.
+- Version 2: every option spelt out, and ``"version": 2``.
+- Version 3 (current): version 2 and ``language``, ``temperature`` and ``seed`` (``null`` in every
+  version 2 record: the document's language, greedy).
 
 Options that cannot be read (a version this docsum does not know, a value no
 summarizer takes) raise ``UnreadableOptions``: the store fails such a job once,
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.types import SummaryOptions
 
-CURRENT_VERSION: Final = 2
+CURRENT_VERSION: Final = 3
 INVALID_OPTIONS = "invalid_job_options"
 
 
@@ -39,7 +41,7 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    version: Literal[2] = CURRENT_VERSION
+    version: Literal[3] = CURRENT_VERSION
     length: Literal["short", "medium", "long"] | None = None
     max_tokens: int | None = Field(None, ge=1)
     min_tokens: int | None = Field(None, ge=0)
@@ -51,6 +53,9 @@ class JobOptions(BaseModel):
     query: str | None = None
     truncation: Literal["chunk", "head", "error"] = "chunk"
     grounding: bool | None = None
+    language: str | None = None
+    temperature: float | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _min_at_most_max(self) -> Self:
@@ -72,6 +77,9 @@ class JobOptions(BaseModel):
             query=options.query,
             truncation=options.truncation,
             grounding=options.grounding,
+            language=options.language,
+            temperature=options.temperature,
+            seed=options.seed,
         )
 
     def to_summary_options(self) -> SummaryOptions:
@@ -109,8 +117,13 @@ def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return {"format": "paragraph", "truncation": "chunk", **raw, "version": 2}
 
 
+def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added language, temperature and seed; version 2 jobs ran in the document's language, greedy."""
+    return {"language": None, "temperature": None, "seed": None, **raw, "version": 3}
+
+
 # _MIGRATIONS[n - 1] turns version n into version n + 1.
-_MIGRATIONS: list[Callable[[dict[str, Any]], dict[str, Any]]] = [_v1_to_v2]
+_MIGRATIONS: list[Callable[[dict[str, Any]], dict[str, Any]]] = [_v1_to_v2, _v2_to_v3]
 assert len(_MIGRATIONS) == CURRENT_VERSION - 1
 
 

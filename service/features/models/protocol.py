@@ -7,12 +7,18 @@ from pydantic import BaseModel, Field
 
 class ModelInfo(BaseModel):
     name: str
-    kind: str
+    kind: str = Field(description="extractive, seq2seq or instruct (a chat LLM).")
     source: str
     loaded: bool
     available: bool
     reason: str | None
     max_input_tokens: int | None
+    context_window: int | None = Field(
+        None,
+        description="Loaded models: the tokens the model reads at once: an instruct model's context (prompt and "
+        "answer together, capped by the operator), a seq2seq model's encoder window; null for extractive models, "
+        "which read any length, and for models not loaded yet.",
+    )
     default: bool
     accelerated: bool | None = Field(
         None, description="Loaded models: whether every speed path meant for this model runs (checked at load)."

@@ -44,6 +44,7 @@ class ModelsServing:
                     available=status.available,
                     reason=reason,
                     max_input_tokens=status.max_input_tokens,
+                    context_window=status.context_window,
                     default=name == self.default_model,
                     accelerated=status.accelerated,
                     acceleration=status.acceleration,

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from models.options import LANGUAGE_PATTERN, MAX_LANGUAGE_CHARS, MAX_SEED, MAX_TEMPERATURE
 from models.runner import DocumentResult
 from models.types import Summary, SummaryOptions
 from service.features.ground.protocol import EvidenceOut, GroundingOut
@@ -15,8 +16,9 @@ from service.features.protocol import NOT_BLANK, PAGES, StrictModel
 from service.features.summarize.source import DocumentOut, Source
 
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
-_GENERATIVE = "seq2seq only: extractive models refuse it (422 unsupported_option)."
-_EXTRACTIVE = "extractive only: seq2seq models refuse it (422 unsupported_option)."
+_GENERATIVE = "seq2seq only: extractive and instruct models refuse it (422 unsupported_option)."
+_EXTRACTIVE = "extractive only: seq2seq and instruct models refuse it (422 unsupported_option)."
+_INSTRUCT = "instruct models only: extractive and seq2seq models refuse it (422 unsupported_option)."
 
 
 class SummaryParams(StrictModel):
@@ -31,12 +33,29 @@ class SummaryParams(StrictModel):
         le=4096,
         description="Fewest tokens (words for extractive) to output; at most max_tokens (else 422 invalid_request).",
     )
-    num_beams: int | None = Field(None, ge=1, le=16, description=f"Beam search width; {_GENERATIVE}")
+    num_beams: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Beam search width; seq2seq only: extractive models refuse it, instruct models take only 1 "
+        "(422 unsupported_option).",
+    )
     length_penalty: float | None = Field(None, ge=-10, le=10, description=f"Beam length penalty; {_GENERATIVE}")
-    no_repeat_ngram_size: int | None = Field(None, ge=0, le=16, description=f"Block repeated n-grams; {_GENERATIVE}")
+    no_repeat_ngram_size: int | None = Field(
+        None,
+        ge=0,
+        le=16,
+        description="Block repeated n-grams; seq2seq and instruct models: extractive models refuse it "
+        "(422 unsupported_option).",
+    )
     sentences: int | None = Field(None, ge=1, le=200, description=f"Exact sentence count; {_EXTRACTIVE}")
     format: Literal["paragraph", "bullets"] = Field("paragraph", description="One paragraph, or one `- ` line each.")
-    query: str | None = Field(None, min_length=1, description=f"Favour sentences relevant to this text; {_EXTRACTIVE}")
+    query: str | None = Field(
+        None,
+        min_length=1,
+        description="Favour sentences relevant to this text (extractive); focus the summary on it (instruct); "
+        "seq2seq models refuse it (422 unsupported_option).",
+    )
     truncation: Literal["chunk", "head", "error"] = Field(
         "chunk",
         description="Input longer than the model's window: summarize it in chunks (map-reduce), keep its head, "
@@ -47,6 +66,27 @@ class SummaryParams(StrictModel):
         description="Evidence for every sentence a model writes, and what the source does not support (the "
         "response's `grounding`, as POST /v1/ground gives it). On by default for seq2seq models (a few ms a "
         "summary); extractive sentences are copied, with their offsets in `sentences`.",
+    )
+    language: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_LANGUAGE_CHARS,
+        pattern=LANGUAGE_PATTERN,
+        description="Write the summary in this language: a name (`French`) or a BCP-47 tag (`fr`, `pt-BR`); "
+        f"default: the document's. {_INSTRUCT}",
+    )
+    temperature: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_TEMPERATURE,
+        description=f"Sample at this temperature; 0 or omitted: greedy, the same summary every time. {_INSTRUCT}",
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEED,
+        description="Seed for sampling: the same seed, document and options give the same summary, alone or "
+        f"batched with any other documents (same docsum, model and hardware). {_INSTRUCT}",
     )
 
     @field_validator("min_tokens")
@@ -70,6 +110,9 @@ class SummaryParams(StrictModel):
             query=self.query,
             truncation=self.truncation,
             grounding=self.grounding,
+            language=self.language,
+            temperature=self.temperature,
+            seed=self.seed,
         )
 
 

@@ -43,7 +43,7 @@ VERSION_1 = [
 ]
 
 UNREADABLE = [
-    ('{"version": 3, "max_tokens": 40}', "version 3; this docsum reads versions 1 to 2"),
+    ('{"version": 4, "max_tokens": 40}', "version 4; this docsum reads versions 1 to 3"),
     ('{"version": "2"}', "version '2'"),
     ('{"version": true}', "version True"),
     ('{"version": 0}', "version 0"),
@@ -67,9 +67,28 @@ def test_the_current_version_is_written_whole_and_reads_back() -> None:
     options = SummaryOptions(max_tokens=40, format="bullets", query="bridge", grounding=False)
     stored = JobOptions.of(options).encode()
     written = json.loads(stored)
-    assert written["version"] == 2
+    assert written["version"] == 3
     assert set(written) == {"version", *SummaryOptions.__dataclass_fields__}
     assert JobOptions.decode(stored).to_summary_options() == options
+
+
+# A row as docsum wrote it at version 2 (before language, temperature and seed): every option of the time.
+VERSION_2 = (
+    '{"format": "bullets", "grounding": null, "length": null, "length_penalty": null, "max_tokens": 40, '
+    '"min_tokens": null, "no_repeat_ngram_size": null, "num_beams": null, "query": "bridge", "sentences": null, '
+    '"truncation": "chunk", "version": 2}'
+)
+
+
+def test_version_2_options_read_as_they_were_written_greedy_in_the_documents_language() -> None:
+    options = JobOptions.decode(VERSION_2).to_summary_options()
+    assert options == SummaryOptions(format="bullets", max_tokens=40, query="bridge")
+    assert (options.language, options.temperature, options.seed) == (None, None, None)
+
+
+def test_sampling_options_are_stored_and_read_back() -> None:
+    options = SummaryOptions(language="pt-BR", temperature=0.7, seed=42)
+    assert JobOptions.decode(JobOptions.of(options).encode()).to_summary_options() == options
 
 
 @pytest.mark.parametrize(("stored", "reason"), UNREADABLE, ids=[stored for stored, _ in UNREADABLE])
