@@ -1,9 +1,29 @@
 // The calls the page makes: the same public API as any client (README), relative to the page's own URL.
 
+// The API key its user typed: this tab's sessionStorage only (gone when the tab closes), sent as a header,
+// never put in a URL.
+const KEY = "docsum.apiKey";
+export const getKey = () => sessionStorage.getItem(KEY) || "";
+export function setKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+// Every call to the API goes through here, so every one carries the key when there is one.
+export function call(url, init = {}) {
+  const headers = new Headers(init.headers);
+  const key = getKey();
+  if (key) headers.set("X-API-Key", key);
+  return fetch(url, { ...init, headers });
+}
+
+const KEY_PROBLEMS = { missing_api_key: "this server needs an API key", invalid_api_key: "the key was refused" };
+
 export class ApiError extends Error {
   constructor(status, body) {
     const error = body && body.error ? body.error : null;
-    super(error ? `${error.message} (${error.code})` : `the server answered ${status}`);
+    const message = error ? KEY_PROBLEMS[error.code] || `${error.message} (${error.code})` : null;
+    super(message || `the server answered ${status}`);
     this.status = status;
     this.code = error ? error.code : null;
   }
@@ -16,13 +36,22 @@ async function failure(response) {
   } catch {
     // not the error envelope (a proxy's page): the status says enough
   }
-  return new ApiError(response.status, body);
+  const error = new ApiError(response.status, body);
+  // The key field (keys.js) says what went wrong with the key, whichever call found out.
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("docsum:key-refused", { detail: error }));
+  return error;
 }
 
 export async function getJSON(url, init) {
-  const response = await fetch(url, init);
+  const response = await call(url, init);
   if (!response.ok) throw await failure(response);
   return response.json();
+}
+
+export async function getBlob(url) {
+  const response = await call(url);
+  if (!response.ok) throw await failure(response);
+  return response.blob();
 }
 
 // Options as the JSON body names them; empty ones are left out (the server's defaults apply).
@@ -44,7 +73,7 @@ export async function summarize({ text, file, options, onToken, onProgress, sign
     const body = JSON.stringify({ ...fields, text });
     init = { method: "POST", body, headers: { "content-type": "application/json" }, signal };
   }
-  const response = await fetch("v1/summarize", init);
+  const response = await call("v1/summarize", init);
   if (!response.ok) throw await failure(response);
   if (!(response.headers.get("content-type") || "").startsWith("text/event-stream")) return response.json();
   return readEvents(response, { onToken, onProgress });

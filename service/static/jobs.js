@@ -1,5 +1,6 @@
 // The jobs view: submit a JSONL/CSV file or several documents, watch progress, download results, cancel.
-import { cancelJob, getJob, listJobs, submitJob } from "./api.js";
+import { cancelJob, getBlob, getJob, getKey, listJobs, submitJob } from "./api.js";
+import { saveBlob } from "./save.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["queued", "running"]);
@@ -50,6 +51,12 @@ function jobActions(job) {
     link.download = `${job.id}.jsonl`;
     link.className = "button";
     link.textContent = ACTIVE.has(job.status) ? "Download results so far" : "Download results";
+    link.addEventListener("click", (event) => {
+      // A plain link cannot carry the key's header: with a key, fetch the results and save them instead.
+      if (!getKey()) return;
+      event.preventDefault();
+      downloadResults(link);
+    });
     actions.append(link);
   }
   if (ACTIVE.has(job.status)) {
@@ -68,6 +75,14 @@ function jobActions(job) {
     actions.append(cancel);
   }
   return actions;
+}
+
+async function downloadResults(link) {
+  try {
+    saveBlob(link.download, await getBlob(link.getAttribute("href")));
+  } catch (error) {
+    setStatus(`Could not download the results: ${error.message}`, true);
+  }
 }
 
 function render() {
@@ -128,8 +143,9 @@ async function submit(event) {
   }
 }
 
-export async function startJobs() {
-  $("job-form").addEventListener("submit", submit);
+// The jobs listed are the key's own: list them again when the key changes.
+export async function listJobsAgain() {
+  jobs.clear();
   try {
     for (const job of (await listJobs()).jobs) jobs.set(job.id, job);
   } catch {
@@ -137,4 +153,9 @@ export async function startJobs() {
   }
   render();
   schedule();
+}
+
+export function startJobs() {
+  $("job-form").addEventListener("submit", submit);
+  return listJobsAgain();
 }

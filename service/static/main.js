@@ -1,6 +1,8 @@
 // The page: paste text or drop a file, pick options, read the summary beside its source.
 import { listModels, summarize } from "./api.js";
-import { startJobs } from "./jobs.js";
+import { listJobsAgain, startJobs } from "./jobs.js";
+import { startKeyField } from "./keys.js";
+import { saveBlob } from "./save.js";
 import { SourcePane, pagesLabel } from "./source.js";
 import { groundingNote, renderSummary } from "./summary.js";
 
@@ -131,15 +133,7 @@ async function run(event) {
   }
 }
 
-function download(name, type, content) {
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([content], { type }));
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
-}
+const download = (name, type, content) => saveBlob(name, new Blob([content], { type }));
 
 async function copySummary() {
   if (!last) return;
@@ -199,6 +193,10 @@ $("download-json").addEventListener("click", () =>
   last && download("summary.json", "application/json", JSON.stringify(last, null, 2) + "\n"),
 );
 wireFile();
+startKeyField(() => {
+  loadModels();
+  listJobsAgain();
+});
 window.addEventListener("hashchange", showView);
 showView();
 loadModels();
