@@ -19,7 +19,8 @@ them their statuses: UnknownModel 404 model_not_found · ModelUnavailable 503 mo
 InvalidOption 422 invalid_request · UnsupportedOption 422 unsupported_option · InvalidInput 422
 invalid_input · InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
 and ``max_input_tokens`` · TooManyChunks 422 too_many_chunks (``chunks``, ``max_chunks``) ·
-TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``).
+TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``) · UpstreamUnavailable 503
+upstream_unavailable · UpstreamError 502 upstream_error (a remote model's server, ``models.upstream``).
 """
 
 from __future__ import annotations
@@ -121,9 +122,11 @@ ERROR_CODES: dict[str, int] = {
     "overloaded": 429,
     "headers_too_large": 431,
     "internal_error": 500,
+    "upstream_error": 502,
     "model_unavailable": 503,
     "not_ready": 503,
     "shutting_down": 503,
+    "upstream_unavailable": 503,
 }
 # Codes one document gets inside a 200: a batch item, a job's result line, a `docsum batch` line.
 DOCUMENT_ERROR_CODES = (
@@ -135,6 +138,8 @@ DOCUMENT_ERROR_CODES = (
     "invalid_input",
     "summarization_failed",
     "invalid_line",
+    "upstream_error",
+    "upstream_unavailable",
 )
 # Codes of the problems a 422 invalid_documents lists, one per bad line or document of a job.
 PROBLEM_CODES = (
