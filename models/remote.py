@@ -17,38 +17,41 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 from models.acceleration import Acceleration
-from models.errors import ModelError, UnsupportedOption
+from models.errors import ModelError, UnsupportedOption, UpstreamUnavailable
 from models.grounding import attach_grounding
 from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answer, token_limits
 from models.longdoc import partial_options, summarize_by_length
 from models.options import check_options as check_bounds
-from models.remote_discovery import ServerInfo, discover
+from models.remote_discovery import RemoteConfig, ServerInfo, discover
 from models.remote_tokens import MARGIN, CachedCounter, Estimate
-from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryEvent, SummaryOptions, TokenEvent
+from models.types import (
+    DEFAULT_MAX_CHUNKS,
+    EventSink,
+    ModelKind,
+    Summary,
+    SummaryEvent,
+    SummaryOptions,
+    TokenEvent,
+    UpstreamHealth,
+)
 from models.upstream import Answer, Upstream
 from models.yielding import check_abandoned
+
+__all__ = ["RemoteConfig", "RemoteSummarizer"]
 
 logger = logging.getLogger(__name__)
 
 REMOTE = Acceleration(note="generation runs on the remote server")
 _MIN_DOCUMENT_TOKENS = 32
 _POLL_S = 0.05  # how often a waiting call looks for gone callers and passes token events on
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteConfig:
-    """A remote model as its catalog entry gives it."""
-
-    model: str | None = None  # None: the one model the server serves
-    context_tokens: int | None = None  # the window, where the server does not say it
-    tokenizer: Any = None  # a local tokenizer for counting, loaded
-    concurrency: int = 8
+_HEALTH_TIMEOUT_S = 2.0
+_HEALTH_TTL_S = 5.0  # GET /v1/models and /ready ask the server at most this often
 
 
 class RemoteSummarizer:
@@ -77,6 +80,7 @@ class RemoteSummarizer:
         self._info: ServerInfo | None = None
         self._info_lock = threading.Lock()
         self._overheads: dict[SummaryOptions, int] = {}
+        self._health: tuple[float, UpstreamHealth] | None = None
         self.keep_alive: object = None  # what must live as long as the summarizer (an in-process server)
 
     def discover(self, *, retry: bool = True) -> ServerInfo:
@@ -93,6 +97,26 @@ class RemoteSummarizer:
                     self._info.counter.name,
                 )
             return self._info
+
+    def upstream_health(self) -> UpstreamHealth:
+        """Whether the server answers as expected now (asked at most every few seconds, briefly)."""
+        now = time.monotonic()
+        if self._health is not None and now - self._health[0] < _HEALTH_TTL_S:
+            return self._health[1]
+        url = self.upstream.base_url
+        try:
+            self.upstream.get_json("/v1/models", retry=False, timeout_s=_HEALTH_TIMEOUT_S)
+        except UpstreamUnavailable as exc:
+            health = UpstreamHealth(url, False, self.context_tokens, exc.message)
+        except ModelError:
+            health = UpstreamHealth(url, True, self.context_tokens, None)  # no model list: it answers all the same
+        else:
+            try:
+                health = UpstreamHealth(url, True, self.discover(retry=False).context_tokens, None)
+            except ModelError as exc:
+                health = UpstreamHealth(url, not isinstance(exc, UpstreamUnavailable), self.context_tokens, exc.message)
+        self._health = (now, health)
+        return health
 
     @property
     def info(self) -> ServerInfo | None:

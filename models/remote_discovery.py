@@ -10,14 +10,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.errors import ModelError, UpstreamError, UpstreamUnavailable
 from models.remote_tokens import CachedCounter, Estimate, LlamaCppTokenize, LocalTokenizer, TokenCounter, VllmTokenize
 from models.upstream import Upstream
 
-if TYPE_CHECKING:
-    from models.remote import RemoteConfig
+
+@dataclass(frozen=True, slots=True)
+class RemoteConfig:
+    """A remote model as its catalog entry gives it."""
+
+    model: str | None = None  # None: the one model the server serves
+    context_tokens: int | None = None  # the window, where the server does not say it
+    tokenizer: Any = None  # a local tokenizer for counting, loaded
+    concurrency: int = 8
 
 
 @dataclass(frozen=True, slots=True)

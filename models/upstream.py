@@ -140,8 +140,10 @@ class Upstream:
         root = self.base_url.removesuffix("/v1")
         return f"{root}{path}"
 
-    def get_json(self, path: str, *, cancelled: threading.Event | None = None, retry: bool = True) -> Any:
-        return self._with_retries(lambda: self._json(self._client.get(self.url(path))), cancelled, retry)
+    def get_json(self, path: str, *, retry: bool = True, timeout_s: float | None = None) -> Any:
+        """``timeout_s``: this request's limit on each phase, instead of the policy's."""
+        limit = httpx.Timeout(timeout_s) if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
+        return self._with_retries(lambda: self._json(self._client.get(self.url(path), timeout=limit)), None, retry)
 
     def post_json(self, path: str, body: dict[str, Any], *, cancelled: threading.Event | None = None) -> Any:
         return self._with_retries(lambda: self._json(self._client.post(self.url(path), json=body)), cancelled)

@@ -20,6 +20,16 @@ class ModelInfo(BaseModel):
     acceleration: str | None = Field(
         None, description="Loaded models that are not accelerated: why (a speed path that did not engage, or none)."
     )
+    upstream: UpstreamInfo | None = Field(
+        None, description="Loaded remote models (openai:, llamacpp:): the server that generates for them."
+    )
+
+
+class UpstreamInfo(BaseModel):
+    url: str = Field(description="The OpenAI-compatible server's base URL (never with credentials).")
+    answering: bool = Field(description="Whether the server answered just now (or within a few seconds).")
+    context_tokens: int | None = Field(description="The model's window, as the server says it or the entry gives it.")
+    reason: str | None = Field(description="Why the model cannot be used now: the server is away or answers wrongly.")
 
 
 class ModelList(BaseModel):
