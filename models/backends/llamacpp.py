@@ -54,7 +54,7 @@ class LlamaCppBackend:
             return f"bad llamacpp: entry: {exc}"
         except ModelError as exc:
             return exc.message
-        if importlib.util.find_spec("xllamacpp") is None:
+        if importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("httpx") is None:
             return "llamacpp: models need the xllamacpp package: pip install 'docsum[llamacpp]'"
         return None
 

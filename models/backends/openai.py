@@ -17,6 +17,7 @@ The summarizer is :class:`models.remote.RemoteSummarizer`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ class OpenAIBackend:
     scheme: str | None = "openai:"
 
     def probe(self, spec: ModelSpec) -> str | None:
+        if importlib.util.find_spec("httpx") is None:
+            return "openai: models need httpx: pip install 'docsum[remote]'"
         try:
             entry = parse_remote(spec.source)
         except ValueError as exc:
