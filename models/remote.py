@@ -128,7 +128,9 @@ class RemoteSummarizer:
 
     @property
     def max_input_tokens(self) -> int | None:
-        return None if self.context_tokens is None else self.window(SummaryOptions())
+        """The prompt's room under the default options; None while the window is unknown (never asks the server)."""
+        context = self.context_tokens
+        return None if context is None else context - self.default_max_new_tokens
 
     def window(self, options: SummaryOptions) -> int:
         """Prompt tokens that fit under these options: the answer's room is kept free."""

@@ -222,7 +222,10 @@ class Upstream:
                 _sleep(max(backoff, min(exc.retry_after or 0.0, _MAX_RETRY_AFTER_S)), cancelled)
                 continue
             except (UpstreamError, Cancelled):
-                self.breaker.succeeded()  # it answered: alive, if wrong
+                self.breaker.succeeded()  # it answered: alive, if wrong (or nobody waits any more)
+                raise
+            except Exception:
+                self.breaker.failed()  # never leave a trial call open
                 raise
             self.breaker.succeeded()
             return result

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from models.backends.openai import load_remote, parse_remote
 from models.catalog import BUILTIN_MODELS, ModelRegistry, default_loader, probe_source
 from models.loading import LoadSettings
+from models.remote import RemoteSummarizer
 from service.app import create_app
 from service.settings import Settings
 from tests.service.features.jobs.test_router import result_lines, wait_for
@@ -18,10 +19,12 @@ from tests.service.features.jobs.test_router import result_lines, wait_for
 @pytest.fixture
 def client(llama_server: str) -> Iterator[TestClient]:
     remote = load_remote("smol", parse_remote(llama_server), LoadSettings())
+    assert isinstance(remote, RemoteSummarizer)
     registry = ModelRegistry(BUILTIN_MODELS, default_loader(LoadSettings()), probe_source)
     registry.add(remote, source=f"openai:{llama_server}")
     with TestClient(create_app(Settings(default_model="smol"), registry), raise_server_exceptions=False) as client:
         yield client
+    remote.close()
 
 
 def test_a_job_of_50_documents_runs_on_the_llama_cpp_server(client: TestClient) -> None:
