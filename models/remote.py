@@ -81,6 +81,8 @@ class RemoteSummarizer:
         self._info_lock = threading.Lock()
         self._overheads: dict[SummaryOptions, int] = {}
         self._health: tuple[float, UpstreamHealth] | None = None
+        # Calls the engine may run side by side (service.overlap): the server batches; the pool bounds the total.
+        self.concurrent_calls = config.concurrency
         self.keep_alive: object = None  # what must live as long as the summarizer (an in-process server)
 
     def discover(self, *, retry: bool = True) -> ServerInfo:

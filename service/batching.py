@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import logging
 import math
 import threading
@@ -33,6 +34,7 @@ from models.types import Summarizer, SummaryOptions
 from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded, ShuttingDown
 from service.fairness import TimeShare
+from service.overlap import OverlappingCalls, overlap_for
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class ModelWorker:
         self.closed = False
         self.seconds_per_document = 1.0
         self.summarizer: Summarizer | None = None
+        self.overlap: OverlappingCalls | None = None
         self.share = TimeShare(limits.batch_share)
         self.thread = threading.Thread(target=self._run, name=f"docsum-{model}", daemon=True)
         self.thread.start()
@@ -158,10 +161,15 @@ class ModelWorker:
 
     def _run(self) -> None:
         while True:
+            reserved = self.overlap  # a remote model's calls overlap (service.overlap): wait for a slot first
+            if reserved is not None:
+                reserved.reserve()
             taken = self._next()
             if taken is None:
                 return
             loads, batch = taken
+            if reserved is not None and not batch:
+                reserved.release()
             try:
                 summarizer = self.registry.get(self.model)
             except Exception as exc:
@@ -169,11 +177,16 @@ class ModelWorker:
                     _settle(load, exc=exc)
                 for item in batch:
                     self._fail_ticket(item.ticket, exc)
+                if reserved is not None and batch:
+                    reserved.release()
                 continue
             self.summarizer = summarizer
+            self.overlap = self.overlap or overlap_for(summarizer, self.model)
             for load in loads:
                 _settle(load, summarizer)
-            if batch:
+            if batch and reserved is not None:
+                reserved.run(functools.partial(self._run_batch, summarizer, batch))
+            elif batch:
                 started = time.monotonic()
                 self._run_batch(summarizer, batch)
                 elapsed = (time.monotonic() - started) / len(batch)

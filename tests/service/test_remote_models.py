@@ -114,3 +114,23 @@ def test_streamed_tokens_pass_through_and_a_cut_stream_ends_in_an_error_event(
     fake.set("cut")
     streamed = events(client.post("/v1/summarize", json=body))
     assert streamed[-1][0] == "error" and streamed[-1][1]["error"]["code"] == "upstream_unavailable"
+
+
+def test_calls_of_a_remote_model_overlap_in_the_engine(fake: FakeUpstream) -> None:
+    """With one document per call, four requests at once are four overlapping calls, not four in a row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    remote = RemoteSummarizer("remote", Upstream(fake.base_url, policy=POLICY), RemoteConfig(model=MODEL))
+    registry = ModelRegistry(BUILTIN_MODELS, default_loader(LoadSettings()), probe_source)
+    registry.add(remote)
+    settings = Settings(default_model="remote", batch_size=1)
+    with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
+        summarize(client)
+        fake.set("trickle")  # 0.2 s a token: 1 s a request
+        started = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: summarize(client), range(4)))
+        elapsed = time.perf_counter() - started
+    remote.close()
+    assert [status for status, _ in answers] == [200] * 4
+    assert elapsed < 3.0, elapsed  # in a row: over 4 s
