@@ -153,6 +153,8 @@ class RemoteSummarizer:
                 raise UnsupportedOption(f"`{param}` {why}; {self.name} is a remote chat model", param=param)
         if options.num_beams not in (None, 1):
             raise UnsupportedOption(f"{self.name} decodes greedily; beam search is not offered", param="num_beams")
+        # Checked without the server (callers check on any thread): 256 tokens for the chat template and the
+        # instruction, more than any common template takes, and the query's characters as its most tokens.
         if self.context_tokens is not None:
             room = self.context_tokens - max(token_limits(options)[1], self.default_max_new_tokens)
             if room - len(options.query or "") - 256 < _MIN_DOCUMENT_TOKENS:
