@@ -115,7 +115,8 @@ def main() -> None:
             def through_docsum(text: str) -> None:
                 docsum.post("/v1/summarize", {"text": text, "max_tokens": args.new_tokens, "grounding": False})
 
-            timed_clients(texts[: args.clients], args.clients, direct)  # warm both up
+            log("warming up both ways ...")
+            timed_clients(texts[: args.clients], args.clients, direct)
             timed_clients(texts[: args.clients], args.clients, through_docsum)
             for round_number in range(args.rounds):
                 for way, one in (("(a) llama.cpp direct", direct), ("(b) docsum -> llama.cpp", through_docsum)):
