@@ -26,6 +26,7 @@ MARGIN = 4
 _BYTES_PER_TOKEN = 2
 _TOKENS_PER_MESSAGE = 8
 _CACHED_TEXTS = 4096
+_CACHED_CHARS = 8_000_000  # about 32 MB of remembered text at most
 
 
 class TokenCounter(Protocol):
@@ -105,6 +106,7 @@ class CachedCounter:
         self.counter = counter
         self.name = counter.name
         self._texts: dict[str, int] = {}
+        self._chars = 0
         self._lock = threading.Lock()
 
     def text_tokens(self, text: str) -> int:
@@ -114,9 +116,12 @@ class CachedCounter:
             return known
         count = self.counter.text_tokens(text)
         with self._lock:
-            if len(self._texts) >= _CACHED_TEXTS:
-                self._texts.pop(next(iter(self._texts)))
-            self._texts[text] = count
+            if text not in self._texts:
+                self._texts[text] = count
+                self._chars += len(text)
+            while len(self._texts) > _CACHED_TEXTS or self._chars > _CACHED_CHARS:
+                self._chars -= len(oldest := next(iter(self._texts)))
+                del self._texts[oldest]
         return count
 
     def many(self, texts: Sequence[str]) -> list[int]:

@@ -242,3 +242,12 @@ def test_the_api_key_is_sent_as_a_bearer_token_and_never_logged(
     summarizer.summarize([TEXT], OPTIONS)
     assert fake.authorizations[-1] == "Bearer sk-very-secret"
     assert "sk-very-secret" not in caplog.text
+
+
+def test_remembered_counts_are_bounded_in_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import remote_tokens
+
+    monkeypatch.setattr(remote_tokens, "_CACHED_CHARS", 100)
+    counter = remote_tokens.CachedCounter(remote_tokens.Estimate())
+    assert [counter.text_tokens(f"{i:02d}" + "x" * 38) for i in range(5)] == [20] * 5
+    assert counter._chars <= 100 and len(counter._texts) == 2
