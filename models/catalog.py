@@ -19,7 +19,7 @@ from models.backends import ModelSpec, backend_for_source, backend_named
 from models.errors import ModelError, ModelNotLoadable, ModelUnavailable, UnknownModel
 from models.loading import LoadSettings, is_local_source
 from models.residency import Residency, module_bytes, release_memory
-from models.types import ModelKind, Summarizer
+from models.types import ModelKind, RemoteModel, Summarizer, UpstreamHealth
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -275,6 +275,11 @@ class ModelRegistry:
         if name in self._failures:
             return self._failures[name]
         return self._probe(self._specs[name]) if self._probe is not None else None
+
+    def upstream_health(self, name: str) -> UpstreamHealth | None:
+        """A loaded remote model's server as it answers now (may take a few seconds: off the event loop)."""
+        loaded = self._loaded.get(name)
+        return loaded.upstream_health() if isinstance(loaded, RemoteModel) else None
 
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded

@@ -9,6 +9,10 @@ ModelError                 base of everything the library raises on purpose     
 ├── ModelsBusy             at the resident-model cap, every resident model busy     models_busy
 ├── InvalidOption          an option's value outside its bounds (models.options)    invalid_request
 ├── UnsupportedOption      an option the chosen summarizer cannot honour            unsupported_option
+├── UpstreamUnavailable    a remote model's server does not answer (refused, timed  upstream_unavailable
+│                          out, 429/5xx after retries, circuit breaker open)
+├── UpstreamError          a remote model's server answered wrongly (malformed,     upstream_error
+│                          wrong model, a 4xx to docsum's request)
 └── InvalidInput           a document the summarizer cannot take (empty, ...)       invalid_input
     ├── InputTooLong       longer than the model's window, with truncation "error"  input_too_long
     ├── TooManyChunks      map-reduce would need more chunks than allowed           too_many_chunks
@@ -75,6 +79,18 @@ class UnsupportedOption(ModelError):
     """The summarizer cannot honour an option that was set."""
 
     code = "unsupported_option"
+
+
+class UpstreamUnavailable(ModelError):
+    """The server of a remote model (``models.upstream``) does not answer now; later it may."""
+
+    code = "upstream_unavailable"
+
+
+class UpstreamError(ModelError):
+    """The server of a remote model answered, but not with a usable answer."""
+
+    code = "upstream_error"
 
 
 class InvalidInput(ModelError):

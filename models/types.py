@@ -123,6 +123,29 @@ SummaryEvent = ProgressEvent | TokenEvent
 EventSink = Callable[[SummaryEvent], None]
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamHealth:
+    """A remote model's server as last seen: whether it answers, whether as expected, and its window."""
+
+    url: str
+    answering: bool
+    context_tokens: int | None
+    reason: str | None  # why it is not usable: away, or answering wrongly (a wrong model)
+
+    @property
+    def ok(self) -> bool:
+        return self.answering and self.reason is None
+
+
+@runtime_checkable
+class RemoteModel(Protocol):
+    """A summarizer whose model runs on another server (``models.remote``)."""
+
+    def upstream_health(self) -> UpstreamHealth:
+        """Asked of the server (a few seconds at most; remembered a few seconds): call off the event loop."""
+        ...
+
+
 @runtime_checkable
 class Summarizer(Protocol):
     """What the service and the CLI need from a summarizer.

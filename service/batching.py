@@ -15,6 +15,7 @@ these workers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -32,6 +33,7 @@ from models.yielding import Cancelled, between_steps, stop_when
 from service.errors import Overloaded, ShuttingDown
 from service.fairness import TimeShare
 from service.observability.telemetry import Telemetry
+from service.overlap import OverlappingCalls, overlap_for
 from service.tickets import BatchLimits, Item, Priority, Ticket
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class ModelWorker:
         self.closed = False
         self.seconds_per_document = 1.0
         self.summarizer: Summarizer | None = None
+        self.overlap: OverlappingCalls | None = None
         self.share = TimeShare(limits.batch_share)
         self.thread = threading.Thread(target=self._run, name=f"docsum-{model}", daemon=True)
         self.thread.start()
@@ -113,33 +116,59 @@ class ModelWorker:
 
     def _run(self) -> None:
         while True:
+            reserved = self.overlap  # a remote model's calls overlap (service.overlap): wait for a slot first
+            if reserved is not None:
+                reserved.reserve()
             taken = self._next()
             if taken is None:
                 return
             loads, batch = taken
+            if reserved is not None and not batch:
+                reserved.release()
             try:
                 # held (never unloaded) until released after the call; a load here is timed and traced
                 summarizer = self.telemetry.load(self.registry, self.model)
             except Exception as exc:
-                for load in loads:
-                    _settle(load, exc=exc)
-                for item in batch:
-                    self._fail_ticket(item.ticket, exc)
+                self._load_failed(loads, batch, exc)
+                if reserved is not None and batch:
+                    reserved.release()
                 continue
-            try:
-                self.summarizer = summarizer
-                for load in loads:
-                    _settle(load, summarizer)
-                if batch:
-                    started = time.monotonic()
-                    self._run_batch(summarizer, batch)
-                    elapsed = (time.monotonic() - started) / len(batch)
-                    self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
-            finally:
-                del summarizer
-                self.registry.release(self.model)
-            if batch and not self.items:  # unlocked: a stale answer costs one trim, or skips one
-                return_free_heap()
+            self.summarizer = summarizer
+            self.overlap = self.overlap or overlap_for(summarizer, self.model)
+            for load in loads:
+                _settle(load, summarizer)
+            if batch and reserved is not None:
+                reserved.run(functools.partial(self._held_call, summarizer, batch))
+            else:
+                self._local_call(summarizer, batch)
+            del summarizer  # an unloaded model's memory is not kept alive by this thread
+
+    def _load_failed(self, loads: list[Future[Summarizer]], batch: list[Item], exc: Exception) -> None:
+        for load in loads:
+            _settle(load, exc=exc)
+        for item in batch:
+            self._fail_ticket(item.ticket, exc)
+
+    def _local_call(self, summarizer: Summarizer, batch: list[Item]) -> None:
+        """A call on this worker's thread (possibly none: a load only); the model is held until it ends."""
+        try:
+            if batch:
+                started = time.monotonic()
+                self._run_batch(summarizer, batch)
+                elapsed = (time.monotonic() - started) / len(batch)
+                self.seconds_per_document = 0.8 * self.seconds_per_document + 0.2 * elapsed
+        finally:
+            del summarizer
+            self.registry.release(self.model)
+        if batch and not self.items:  # unlocked: a stale answer costs one trim, or skips one
+            return_free_heap()
+
+    def _held_call(self, summarizer: Summarizer, batch: list[Item]) -> None:
+        """An overlapping call (service.overlap), on its own thread: the model is held until it ends."""
+        try:
+            self._run_batch(summarizer, batch)
+        finally:
+            self.registry.release(self.model)
 
     def _next(self) -> tuple[list[Future[Summarizer]], list[Item]] | None:
         """Wait for work; return pending load requests and the next batch of items."""

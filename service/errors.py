@@ -23,7 +23,8 @@ ModelNotLoadable 403 model_not_loadable · ModelsBusy 503 models_busy ·
 InvalidOption 422 invalid_request · UnsupportedOption 422 unsupported_option · InvalidInput 422
 invalid_input · InputTooLong 422 input_too_long, whose error object also carries ``input_tokens``
 and ``max_input_tokens`` · TooManyChunks 422 too_many_chunks (``chunks``, ``max_chunks``) ·
-TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``).
+TooManySentences 422 too_many_sentences (``sentences``, ``max_sentences``) · UpstreamUnavailable 503
+upstream_unavailable · UpstreamError 502 upstream_error (a remote model's server, ``models.upstream``).
 """
 
 from __future__ import annotations
@@ -164,10 +165,12 @@ ERROR_CODES: dict[str, int] = {
     "quota_exceeded": 429,
     "headers_too_large": 431,
     "internal_error": 500,
+    "upstream_error": 502,
     "model_unavailable": 503,
     "models_busy": 503,
     "not_ready": 503,
     "shutting_down": 503,
+    "upstream_unavailable": 503,
 }
 # Codes of a file that cannot be read as a document (models.documents), however it arrives.
 FILE_ERROR_CODES = (
@@ -190,6 +193,8 @@ DOCUMENT_ERROR_CODES = (
     "summarization_failed",
     "invalid_line",
     *FILE_ERROR_CODES,
+    "upstream_error",
+    "upstream_unavailable",
 )
 # Codes of the problems a 422 invalid_documents lists, one per bad line or document of a job.
 PROBLEM_CODES = (

@@ -74,6 +74,28 @@ def tiny_qwen2_dir(smollm2: InstructSummarizer, tmp_path_factory: pytest.TempPat
     return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), smollm2.tokenizer)
 
 
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """A real llama.cpp HTTP server (xllamacpp's, in this process) on a loopback port, serving the bundled
+    SmolLM2-135M GGUF: 4 slots of 768 tokens, 2 threads. Yields its OpenAI base URL (``http://127.0.0.1:N/v1``)."""
+    import importlib.util
+
+    from models.backends.instruct import gguf_path
+    from models.catalog import BUILTIN_MODELS
+
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install 'docsum[llamacpp]')")
+    from models.backends.llamacpp import start_server
+
+    path = gguf_path(BUILTIN_MODELS["smollm2-135m"].source, reader=False)
+    server = start_server(str(path), slots=4, context=LLAMA_CONTEXT, threads=2)
+    yield f"{str(server.listening_address).rstrip('/')}/v1"
+    del server
+
+
+LLAMA_CONTEXT = 768
+
+
 @pytest.fixture
 def news_article() -> str:
     return NEWS_ARTICLE
@@ -100,7 +122,15 @@ NEWS_ARTICLE = (
 
 # Fixtures that build a model checkpoint: a test that uses one is slow (make test-fast leaves it out).
 _MODEL_FIXTURES = frozenset(
-    {"tiny_bart_dir", "tiny_t5_dir", "tiny_flan_t5_dir", "tiny_pegasus_dir", "smollm2", "tiny_qwen2_dir"}
+    {
+        "tiny_bart_dir",
+        "tiny_t5_dir",
+        "tiny_flan_t5_dir",
+        "tiny_pegasus_dir",
+        "smollm2",
+        "tiny_qwen2_dir",
+        "llama_server",
+    }
 )
 
 

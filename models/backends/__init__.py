@@ -48,7 +48,7 @@ class Backend(Protocol):
 
 def _registered() -> tuple[Backend, ...]:
     # Each module imports its heavy dependencies only when it loads, so this costs nothing.
-    from models.backends import ctranslate2, extractive, instruct, transformers
+    from models.backends import ctranslate2, extractive, instruct, llamacpp, openai, transformers
 
     return (
         extractive.BACKEND,
@@ -56,6 +56,8 @@ def _registered() -> tuple[Backend, ...]:
         transformers.BACKEND,
         ctranslate2.BACKEND,
         *(instruct.BACKEND, instruct.GGUF_BACKEND),
+        openai.BACKEND,
+        llamacpp.BACKEND,
     )
 
 

@@ -73,8 +73,9 @@ BACKEND = InstructBackend()
 GGUF_BACKEND = GgufBackend()
 
 
-def gguf_path(source: str) -> Path:
-    """The GGUF file a source names; ``ModelUnavailable`` saying why there is none."""
+def gguf_path(source: str, *, reader: bool = True) -> Path:
+    """The GGUF file a source names; ``ModelUnavailable`` saying why there is none (or, with ``reader``, why
+    transformers cannot read it)."""
     if source.startswith(PACKAGE_PREFIX):
         package, _, file = source.removeprefix(PACKAGE_PREFIX).partition("/")
         found = importlib.util.find_spec(package) if package.isidentifier() else None
@@ -87,7 +88,7 @@ def gguf_path(source: str) -> Path:
         raise ModelUnavailable(f"{path} is not a .gguf file")
     if not path.is_file():
         raise ModelUnavailable(f"no GGUF file at {path}")
-    if importlib.util.find_spec("gguf") is None:
+    if reader and importlib.util.find_spec("gguf") is None:
         raise ModelUnavailable("GGUF models need the gguf package: pip install 'docsum[instruct]'")
     return path
 

@@ -17,7 +17,10 @@ from tests.models.test_embeddings import build_tiny_bert
 
 def test_every_backend_is_registered_once_with_its_scheme() -> None:
     registered = backends()
-    assert set(registered) == {"extractive", "extractive-embeddings", "transformers", "ctranslate2", "instruct", "gguf"}
+    assert set(registered) == {
+        *("extractive", "extractive-embeddings", "transformers", "ctranslate2", "instruct", "gguf"),
+        *("openai", "llamacpp"),
+    }
     schemes = [b.scheme for b in registered.values() if b.scheme is not None]
     assert len(schemes) == len(set(schemes))
     assert registered[DEFAULT_BACKEND].kind == "seq2seq"

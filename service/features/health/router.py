@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -22,7 +24,7 @@ _NOT_READY = error_responses(503, s503="The default model is not loaded yet (not
 
 @router.get("/ready", response_model=None, responses=_NOT_READY)
 async def ready(request: Request, models: ModelsServingDep) -> dict[str, str] | JSONResponse:
-    readiness = models.readiness()
+    readiness = await asyncio.to_thread(models.readiness)  # a remote default model's server is asked
     if readiness.ready:
         return {"status": "ready", "model": readiness.model}
     return error_response(request, 503, "not_ready", readiness.message)

@@ -14,6 +14,9 @@ per lease tells the store which models it serves (``JobStore.watch``): jobs whos
 model no running replica serves wait, and fail with ``model_not_served`` after
 the store's ``unserved_seconds``.
 
+Documents a remote model's server did not answer for (``upstream_unavailable``) are not
+results: they are given back and claimed again after ``UPSTREAM_RETRY_SECONDS``.
+
 A claim carries its job's options as the store read them (``options.JobOptions``, from
 whichever version wrote them); a job whose options cannot be read never reaches a worker:
 the store fails it once, with ``invalid_job_options``.
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # An unexpected failure (the database is away, a bug) backs off this long before trying again.
 _RETRY_SECONDS = 5.0
+# Documents a remote model's server did not answer for wait this long, then are claimed again.
+UPSTREAM_RETRY_SECONDS = 5.0
+_AWAY = "upstream_unavailable"
 _SWEEP_SECONDS = 60.0
 
 
@@ -132,6 +138,9 @@ class JobWorker:
             await asyncio.sleep(exc.retry_after)
             return
         except ModelError as exc:
+            if exc.code == _AWAY:  # the upstream is away, not the job wrong: its documents wait
+                await self._later(claim, exc.message)
+                return
             _, code = model_error_status(exc)
             logger.error("job %s failed: %s", claim.job_id, exc.message)
             await asyncio.to_thread(self.store.fail, claim.job_id, code, exc.message)
@@ -147,8 +156,17 @@ class JobWorker:
         outcomes = [
             Outcome(doc.seq, format_line(result, claim.model, options).rstrip("\n"), result.error is not None)
             for doc, result in zip(claim.documents, results, strict=True)
+            if result.error is None or result.error.code != _AWAY
         ]
         await asyncio.to_thread(self.store.complete, claim, outcomes)
+        if len(outcomes) < len(claim.documents):
+            await self._later(claim, f"{len(claim.documents) - len(outcomes)} documents found the upstream away")
+
+    async def _later(self, claim: Claim, why: str) -> None:
+        """Give the claim's unfinished documents back, to be claimed again once the upstream may be back."""
+        logger.warning("job %s: %s; trying again in %.0f s", claim.job_id, why, UPSTREAM_RETRY_SECONDS)
+        await asyncio.to_thread(self.store.release, claim)
+        await asyncio.sleep(UPSTREAM_RETRY_SECONDS)
 
     async def _keep_lease(self, claim: Claim, work: asyncio.Task[None]) -> None:
         while True:

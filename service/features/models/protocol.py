@@ -32,6 +32,16 @@ class ModelInfo(BaseModel):
         description="Loaded models: bytes of their torch parameters and buffers, counted once at load (weights "
         "only: not activations, caches or the allocator's slack); null when not loaded or not a torch model.",
     )
+    upstream: UpstreamInfo | None = Field(
+        None, description="Loaded remote models (openai:, llamacpp:): the server that generates for them."
+    )
+
+
+class UpstreamInfo(BaseModel):
+    url: str = Field(description="The OpenAI-compatible server's base URL (never with credentials).")
+    answering: bool = Field(description="Whether the server answered just now (or within a few seconds).")
+    context_tokens: int | None = Field(description="The model's window, as the server says it or the entry gives it.")
+    reason: str | None = Field(description="Why the model cannot be used now: the server is away or answers wrongly.")
 
 
 class ModelList(BaseModel):

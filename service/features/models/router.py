@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 
 from service.features.models.protocol import ModelList
@@ -14,4 +16,4 @@ router = APIRouter(prefix="/v1", tags=["models"])
 @router.get("/models", response_model=ModelList, responses=error_responses())
 async def list_models(serving: ModelsServingDep) -> ModelList:
     """Every catalog model: whether it is loaded, or why it cannot be."""
-    return serving.list_models()
+    return await asyncio.to_thread(serving.list_models)  # remote models' servers are asked

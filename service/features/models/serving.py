@@ -10,7 +10,7 @@ from fastapi import Depends
 
 from models.catalog import ModelRegistry
 from models.loading import is_local_source
-from service.features.models.protocol import ModelInfo, ModelList
+from service.features.models.protocol import ModelInfo, ModelList, UpstreamInfo
 from service.provider import dependency
 
 
@@ -29,12 +29,14 @@ class ModelsServing:
         self.show_paths = show_paths
 
     def list_models(self) -> ModelList:
+        """Every model's state; a remote model's server is asked (briefly): call off the event loop."""
         infos = []
         for name in self.registry.names:
             status = self.registry.status(name)
             source, reason = status.source, status.reason
             if not self.show_paths and is_local_source(source):
                 source, reason = LOCAL, _without(reason, status.source)
+            health = self.registry.upstream_health(name)
             infos.append(
                 ModelInfo(
                     name=name,
@@ -50,14 +52,26 @@ class ModelsServing:
                     acceleration=status.acceleration,
                     loadable=status.loadable,
                     memory_bytes=status.memory_bytes,
+                    upstream=UpstreamInfo(
+                        url=health.url,
+                        answering=health.answering,
+                        context_tokens=health.context_tokens,
+                        reason=health.reason,
+                    )
+                    if health
+                    else None,
                 )
             )
         return ModelList(models=infos)
 
     def readiness(self) -> Readiness:
-        """Ready once the default model is loaded."""
+        """Ready once the default model is loaded, and, for a remote model, its server answers as expected
+        (asked briefly: call off the event loop)."""
         default = self.default_model
         status = self.registry.status(default)
+        health = self.registry.upstream_health(default)
+        if health is not None and not health.ok:
+            return Readiness(False, default, f"default model {default!r}'s server {health.url}: {health.reason}")
         if status.state == "loaded":
             return Readiness(True, default, "")
         message = f"default model {default!r} is {status.state.replace('_', ' ')}"
