@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from models._speed.generation import _openmp
+from models._speed.invariance import make_batch_invariant
 from models._speed.memory import keep_large_blocks_on_the_heap
 from models._speed.plan import SpeedPlan
 from models.acceleration import INT8_LINEAR, LAST_LOGITS, PARTS, PER_DOCUMENT_ATTENTION, Acceleration
@@ -105,6 +106,8 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
         refused = _use_per_document_attention(model)
         if refused is None:
             engaged.append(PER_DOCUMENT_ATTENTION)
+            if not int8:  # float products: fixed blocks of rows (int8's are exact per row)
+                make_batch_invariant(model, int8=False)
         else:
             missing.append((PER_DOCUMENT_ATTENTION, refused))
     failed = check_last_logits(model)

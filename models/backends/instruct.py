@@ -122,7 +122,9 @@ def load_instruct(name: str, source: str, settings: LoadSettings | None = None) 
 
 def _load_checkpoint(name: str, source: str, location: str, settings: LoadSettings) -> InstructSummarizer:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a library does not draw on the caller's terminal
     device = resolve_device(settings.device)
     common = {"revision": settings.revision, "trust_remote_code": False}
     try:

@@ -14,6 +14,9 @@ from safetensors.torch import load_file, save_file
 
 from models.backends import gguf_cache
 from models.backends.gguf_cache import MANIFEST, cached_checkpoint, default_cache_dir
+from models.catalog import BUILTIN_MODELS
+from models.instruct import InstructSummarizer
+from models.types import SummaryOptions
 
 
 class Converter:
@@ -101,3 +104,28 @@ def test_a_failed_conversion_leaves_nothing(gguf: Path, tmp_path: Path) -> None:
 def test_the_default_directory_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / "docsum" / "gguf"
+
+
+@pytest.mark.slow
+def test_the_cached_smollm2_is_the_gguf_exactly(
+    smollm2: InstructSummarizer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The fixture loaded SmolLM2 through the session's cache: a second load is a hit, and the cached checkpoint
+    holds the GGUF's dequantized weights bit for bit, its tokenizer and chat template."""
+    from transformers import AutoTokenizer
+
+    from models.backends.instruct import _read_gguf, gguf_path
+
+    path = gguf_path(BUILTIN_MODELS["smollm2-135m"].source)
+    cache = tmp_path_factory.getbasetemp() / "xdg-cache" / "docsum" / "gguf"
+    entry, hit = cached_checkpoint(path, cache, lambda out: pytest.fail("converted again"))
+    assert hit
+    model, tokenizer = _read_gguf(path, "smollm2")
+    cached = load_file(str(entry / "model.safetensors"))
+    expected = model.state_dict()
+    assert set(cached) <= set(expected) and "model.embed_tokens.weight" in cached
+    assert all(torch.equal(cached[name], expected[name]) for name in cached)
+    reread = AutoTokenizer.from_pretrained(entry)
+    assert reread.chat_template == tokenizer.chat_template
+    assert reread("Hello, world. Ünïcode!")["input_ids"] == tokenizer("Hello, world. Ünïcode!")["input_ids"]
+    assert smollm2.prompt("A document.", SummaryOptions()).startswith("<|im_start|>")

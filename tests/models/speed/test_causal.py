@@ -38,8 +38,11 @@ def assert_accelerated(model: InstructSummarizer) -> None:
 def last_logits_each_way(model: InstructSummarizer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Each prompt's last-position logits, in one left-padded batch and alone."""
     inputs = model.preprocess(TEXTS, SummaryOptions())
+    positions = (inputs.attention_mask.cumsum(-1) - 1).clamp_min(0)  # as generate counts them under left padding
     with torch.inference_mode():
-        batch = model.model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits[:, -1]
+        batch = model.model(
+            input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, position_ids=positions
+        ).logits[:, -1]
         alone = []
         for text in TEXTS:
             one = model.preprocess([text], SummaryOptions())
