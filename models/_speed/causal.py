@@ -20,12 +20,15 @@ from typing import Any
 import torch
 
 from models._speed.generation import _openmp
-from models._speed.invariance import make_batch_invariant
 from models._speed.memory import keep_large_blocks_on_the_heap
+from models._speed.patches import replace_linear_forward
 from models._speed.plan import SpeedPlan
 from models.acceleration import INT8_LINEAR, LAST_LOGITS, PARTS, PER_DOCUMENT_ATTENTION, Acceleration
 
 NAME = "docsum_causal_sdpa"
+# Rows per float product (multiply_in_row_blocks): a decoding step's few rows per part, a prompt's many.
+STEP_ROWS = 16
+PROMPT_ROWS = 512
 FP32_NOTE = "float32 runs transformers' own generation, outputs exactly as it gives them"
 
 
@@ -78,6 +81,32 @@ def _first_keys(mask: torch.Tensor | None, rows: int, keys: int) -> list[int]:
     return [int(start) for start in starts]
 
 
+def multiply_in_row_blocks(linear: torch.nn.Linear) -> None:
+    """The Linear multiplies fixed blocks of rows, the last one padded with zeros: a float product's kernel and
+    blocking follow its shape, so a row's rounding moved with its batchmates. A decoding step (one position per
+    row) goes in blocks of :data:`STEP_ROWS`, a prompt in blocks of :data:`PROMPT_ROWS`: alone or batched, a
+    token's row meets the same product. Blocks are views of one padded copy, written into one output; measured
+    here (bf16, 2400 x 576 by 1536, one thread) 16-row blocks for prompts cost 3-8x a plain product, 512-row
+    ones about 2x, half of it the copies this avoids."""
+    weight, bias = linear.weight, linear.bias
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        rows = STEP_ROWS if x.dim() == 3 and x.shape[1] == 1 else PROMPT_ROWS
+        flat = x.reshape(-1, x.shape[-1])
+        count = flat.shape[0]
+        padded = torch.nn.functional.pad(flat, (0, 0, 0, -count % rows))
+        out = padded.new_empty((padded.shape[0], weight.shape[0]))
+        for first in range(0, padded.shape[0], rows):
+            block = padded[first : first + rows]
+            if bias is None:
+                torch.mm(block, weight.t(), out=out[first : first + rows])
+            else:
+                torch.addmm(bias, block, weight.t(), out=out[first : first + rows])
+        return out[:count].view(*x.shape[:-1], -1)
+
+    replace_linear_forward(linear, forward)
+
+
 def register() -> str:
     """:data:`NAME` made known to transformers (its masks as SDPA's)."""
     from transformers import AttentionInterface
@@ -107,7 +136,8 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
         if refused is None:
             engaged.append(PER_DOCUMENT_ATTENTION)
             if not int8:  # float products: fixed blocks of rows (int8's are exact per row)
-                make_batch_invariant(model, int8=False)
+                for linear in [m for m in model.modules() if isinstance(m, torch.nn.Linear)]:
+                    multiply_in_row_blocks(linear)
         else:
             missing.append((PER_DOCUMENT_ATTENTION, refused))
     failed = check_last_logits(model)

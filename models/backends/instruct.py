@@ -30,6 +30,7 @@ from models.loading import (
     resolve_dtype,
     speed_up,
 )
+from models.loading import use_int8 as use_int8_linears
 from models.types import ModelKind, Summarizer
 
 if TYPE_CHECKING:
@@ -94,20 +95,21 @@ def gguf_path(source: str) -> Path:
 
 
 def _dtype(settings: LoadSettings, device: torch.device) -> torch.dtype:
-    """The dtype weights load in: fp32 on the CPU for auto and int8 (quantized from it), else as for seq2seq."""
+    """The dtype weights load in: as for seq2seq models (``auto``: bf16 with AMX or native bf16, int8 quantized
+    from fp32 with VNNI alone; measured in docs/performance.md "Instruct LLMs"), except ``auto`` with the speed
+    paths off, which is transformers' own fp32 on the CPU."""
     import torch
 
-    if settings.dtype in ("auto", "int8") and device.type == "cpu":
+    if settings.dtype == "auto" and not settings.accelerate and device.type == "cpu":
         return torch.float32
     return resolve_dtype(settings.dtype, device)
 
 
 def use_int8(settings: LoadSettings, device: torch.device) -> bool:
-    """int8 Linear layers: asked for, or ``auto`` on the CPU with the speed paths on (measured fastest here,
-    docs/performance.md "Instruct models"); with them off, ``auto`` is plain fp32."""
-    if device.type != "cpu":
+    """int8 Linear layers (CPU): asked for, or ``auto`` where int8 measured fastest and the speed paths are on."""
+    if settings.dtype == "auto" and not settings.accelerate:
         return False
-    return settings.dtype == "int8" or (settings.dtype == "auto" and settings.accelerate)
+    return use_int8_linears(settings.dtype, device)
 
 
 def load_instruct(name: str, source: str, settings: LoadSettings | None = None) -> InstructSummarizer:

@@ -14,12 +14,13 @@ from models._speed.int8 import RowScaledInt8Linear
 from models.acceleration import INT8_LINEAR, LAST_LOGITS, PARTS, PER_DOCUMENT_ATTENTION, TURNED_OFF
 from models.backends.instruct import load_instruct
 from models.instruct import InstructSummarizer
-from models.loading import LoadSettings
+from models.loading import LoadSettings, cpu_has_native_bf16, cpu_prefers_int8
 from models.types import SummaryOptions
 
 pytestmark = pytest.mark.slow
 
-ALL_PATHS = (INT8_LINEAR, PER_DOCUMENT_ATTENTION, LAST_LOGITS, PARTS)
+FLOAT_PATHS = (PER_DOCUMENT_ATTENTION, LAST_LOGITS, PARTS)
+INT8_PATHS = (INT8_LINEAR, *FLOAT_PATHS)
 TEXTS = [
     "The council voted to build a library downtown; it opens in 2027 and costs 12 million dollars.",
     "Rain.",
@@ -28,11 +29,14 @@ TEXTS = [
 
 
 def assert_accelerated(model: InstructSummarizer) -> None:
+    """Every path its dtype takes engaged: int8 models all four, bf16 ones all but int8 Linear layers."""
     report = model.acceleration
-    assert report.engaged == ALL_PATHS and not report.missing and report.accelerated, report
+    int8 = any(isinstance(m, RowScaledInt8Linear) for m in model.model.modules())
+    assert report.engaged == (INT8_PATHS if int8 else FLOAT_PATHS), report
+    assert not report.missing and report.accelerated, report
     assert model.plan.generates_in_parts
     assert model.model.config._attn_implementation == NAME
-    assert any(isinstance(m, RowScaledInt8Linear) for m in model.model.modules())
+    assert int8 or model.model.dtype == torch.bfloat16
 
 
 def last_logits_each_way(model: InstructSummarizer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -52,18 +56,31 @@ def last_logits_each_way(model: InstructSummarizer) -> tuple[list[torch.Tensor],
 
 @pytest.fixture(scope="module")
 def tiny_qwen2(tiny_qwen2_dir: Path) -> InstructSummarizer:
-    return load_instruct("tiny-qwen2", str(tiny_qwen2_dir), LoadSettings(threads=2))
+    return load_instruct("tiny-qwen2", str(tiny_qwen2_dir), LoadSettings(dtype="int8", threads=2))
 
 
-def test_the_tiny_qwen2_takes_every_path(tiny_qwen2: InstructSummarizer) -> None:
-    assert_accelerated(tiny_qwen2)
+@pytest.fixture(scope="module")
+def tiny_qwen2_bf16(tiny_qwen2_dir: Path) -> InstructSummarizer:
+    return load_instruct("tiny-qwen2", str(tiny_qwen2_dir), LoadSettings(dtype="bfloat16", threads=2))
 
 
-def test_smollm2_takes_every_path(smollm2: InstructSummarizer) -> None:
-    assert_accelerated(smollm2)
+@pytest.mark.parametrize("which", ["tiny_qwen2", "tiny_qwen2_bf16", "smollm2"])
+def test_every_path_engages(which: str, request: pytest.FixtureRequest) -> None:
+    assert_accelerated(request.getfixturevalue(which))
 
 
-@pytest.mark.parametrize("which", ["tiny_qwen2", "smollm2"])
+def test_auto_picks_what_measured_fastest_on_this_cpu(smollm2: InstructSummarizer) -> None:
+    """bf16 with AMX or native bf16, int8 with VNNI alone (as seq2seq models): never plain fp32 by accident."""
+    int8 = any(isinstance(m, RowScaledInt8Linear) for m in smollm2.model.modules())
+    if cpu_prefers_int8():
+        assert int8
+    elif cpu_has_native_bf16():
+        assert not int8 and smollm2.model.dtype == torch.bfloat16
+    else:
+        pytest.skip("a CPU without native bf16 or VNNI runs instruct models in fp32")
+
+
+@pytest.mark.parametrize("which", ["tiny_qwen2", "tiny_qwen2_bf16", "smollm2"])
 def test_logits_do_not_depend_on_batchmates(which: str, request: pytest.FixtureRequest) -> None:
     model: InstructSummarizer = request.getfixturevalue(which)
     batch, alone = last_logits_each_way(model)
@@ -71,7 +88,9 @@ def test_logits_do_not_depend_on_batchmates(which: str, request: pytest.FixtureR
         assert torch.equal(together, single)
 
 
-def test_generated_tokens_do_not_depend_on_batchmates(tiny_qwen2: InstructSummarizer) -> None:
+@pytest.mark.parametrize("which", ["tiny_qwen2", "tiny_qwen2_bf16"])
+def test_generated_tokens_do_not_depend_on_batchmates(which: str, request: pytest.FixtureRequest) -> None:
+    tiny_qwen2: InstructSummarizer = request.getfixturevalue(which)
     options = SummaryOptions(max_tokens=12, min_tokens=12)
     inputs = tiny_qwen2.preprocess(TEXTS, options)
     together = tiny_qwen2.forward(inputs, tiny_qwen2.generation_kwargs(options))
