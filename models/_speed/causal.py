@@ -2,15 +2,17 @@
 
 What a causal LM's generation takes here, each checked on a warm-up call at load:
 
-* int8 Linear layers (``models._speed.int8``, quantized at load), the LM head included:
-  measured fastest on these Sapphire Rapids cores (docs/performance.md, "Instruct models").
+* The dtype as for seq2seq models (``models.loading``): bf16 with AMX (measured fastest here,
+  docs/performance.md "Instruct LLMs: speed paths"), int8 Linear layers with VNNI alone
+  (``models._speed.int8``, the LM head included); plain fp32 takes none of these paths.
 * Prefill computes the LM head for the last position only (transformers' ``logits_to_keep``):
   the head is a quarter of SmolLM2-135M's prefill work (49152 x 576 per token) otherwise.
 * CPU batches cut in single-threaded parts (``models._speed.generation.generate_in_parts``):
   a decoding step is hundreds of small ops, each a barrier for a team of threads.
 * Batch invariance (``DOCSUM_BATCH_INVARIANT``): each row attends over its own tokens only,
   with the left padding cut off (:func:`per_document_sdpa`), so a document's keys, shapes and
-  kernels are those it has alone; int8 Linear layers scale activations per row.
+  kernels are those it has alone; int8 Linear layers scale activations per row, float ones
+  multiply fixed blocks of rows (:func:`multiply_in_row_blocks`).
 """
 
 from __future__ import annotations
@@ -132,21 +134,22 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
         else:
             missing.append((INT8_LINEAR, "no Linear layer was quantized"))
     if batch_invariant:
-        refused = _use_per_document_attention(model)
+        refused = _make_batch_invariant(model, int8=int8)
         if refused is None:
             engaged.append(PER_DOCUMENT_ATTENTION)
-            if not int8:  # float products: fixed blocks of rows (int8's are exact per row)
-                for linear in [m for m in model.modules() if isinstance(m, torch.nn.Linear)]:
-                    multiply_in_row_blocks(linear)
         else:
             missing.append((PER_DOCUMENT_ATTENTION, refused))
     failed = check_last_logits(model)
-    (missing.append((LAST_LOGITS, failed)) if failed else engaged.append(LAST_LOGITS))
-    parts = torch.get_num_threads() >= 2 and _openmp() is not None
-    if parts:
-        engaged.append(PARTS)
+    if failed is None:
+        engaged.append(LAST_LOGITS)
     else:
-        missing.append((PARTS, "one torch thread, or torch without OpenMP"))
+        missing.append((LAST_LOGITS, failed))
+    parts = torch.get_num_threads() >= 2  # one thread: nothing to cut, and no path claimed
+    if parts and _openmp() is None:
+        missing.append((PARTS, "torch runs without OpenMP, whose team size docsum sets per thread"))
+        parts = False
+    elif parts:
+        engaged.append(PARTS)
     return SpeedPlan(Acceleration(engaged=tuple(engaged), missing=tuple(missing)), generates_in_parts=parts)
 
 
@@ -156,6 +159,16 @@ def _int8_linears(model: Any) -> int:
     from models._speed.int8 import RowScaledInt8Linear
 
     return sum(isinstance(m, (RowScaledInt8Linear, DynamicQuantizedLinear)) for m in model.modules())
+
+
+def _make_batch_invariant(model: Any, *, int8: bool) -> str | None:
+    """Per-document attention, and float products in fixed blocks of rows (int8's are exact per row);
+    None once set up, else why not."""
+    refused = _use_per_document_attention(model)
+    if refused is None and not int8:
+        for linear in [m for m in model.modules() if isinstance(m, torch.nn.Linear)]:
+            multiply_in_row_blocks(linear)
+    return refused
 
 
 def _use_per_document_attention(model: Any) -> str | None:
