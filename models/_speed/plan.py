@@ -78,14 +78,9 @@ def turned_off(*, batch_invariant: bool) -> SpeedPlan:
 def accelerate(model: Any, *, int8: bool, batch_invariant: bool) -> SpeedPlan:
     """Set up and check every speed path this model takes (CPU heap settings included); its plan.
 
-    Decoder-only (instruct) models take ``models._speed.causal``'s paths.
     ``int8``: its Linear layers are dynamically quantized (``models._speed.int8``).
     ``batch_invariant``: a document's outputs never depend on its batchmates (CPU only).
     """
-    if not getattr(model.config, "is_encoder_decoder", False):
-        from models._speed.causal import accelerate_causal  # it builds on this module's SpeedPlan
-
-        return accelerate_causal(model, int8=int8, batch_invariant=batch_invariant)
     on_cpu = next(model.parameters()).device.type == "cpu"
     if on_cpu:
         keep_large_blocks_on_the_heap()
