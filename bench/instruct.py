@@ -3,7 +3,7 @@
 CNN/DM test articles cut to --words words, each summarized to exactly --new-tokens new tokens,
 greedy, the same GGUF file, each way a whole process:
 
-  (a) transformers, one document at a time (the GGUF dequantized to fp32, as docsum loads it)
+  (a) transformers, one document at a time (the GGUF dequantized to fp32, transformers' own generate)
   (b) llama.cpp through xllamacpp: --slots parallel slots, continuous batching, 2 threads
   (c) `docsum batch --model smollm2-135m`
   (d) `docsum serve`, --clients concurrent clients, one document per request
@@ -69,7 +69,8 @@ t = time.perf_counter()
 from models.backends.instruct import load_gguf
 from models.loading import LoadSettings
 from models.types import SummaryOptions
-s = load_gguf("bench", sys.argv[1], LoadSettings(device="cpu"))
+# fp32 and transformers' own generate, as a user would write it (docsum's default is int8 with its speed paths).
+s = load_gguf("bench", sys.argv[1], LoadSettings(device="cpu", dtype="float32", accelerate=False))
 loaded = time.perf_counter() - t
 texts = [json.loads(line)["text"] for line in open(sys.argv[2])]
 options = SummaryOptions(max_tokens=int(sys.argv[3]), min_tokens=int(sys.argv[3]))

