@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
 ROOT = Path(__file__).resolve().parents[4]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The tests' screenshots go to a temporary folder, so a test run leaves the checkout clean;
+# DOCSUM_TEST_SCREENSHOTS=docs/screenshots refreshes the README's (read at import, as below).
+SCREENSHOTS = Path(os.environ.get("DOCSUM_TEST_SCREENSHOTS") or Path(tempfile.gettempdir()) / "docsum-screenshots")
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 # Nothing but the server: no updates, no safe-browsing, no field trials fetched in the background.
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 # Read at import: the autouse fixture in tests/conftest.py clears DOCSUM_* variables before each test.

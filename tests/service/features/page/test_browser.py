@@ -1,5 +1,6 @@
 """The page in a real browser (headless Chromium) against a real `docsum serve`: paste an article and trace
-a summary sentence to its source, upload a PDF, run a job to the end. Screenshots go to docs/screenshots."""
+a summary sentence to its source, upload a PDF, run a job to the end.
+Screenshots go to a temporary folder (DOCSUM_TEST_SCREENSHOTS=docs/screenshots: the README's)."""
 
 from __future__ import annotations
 
