@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from models.errors import ModelUnavailable, UnsafeCheckpoint
-from models.loading import check_local_checkpoint, is_local_source, resolve_device, resolve_dtype
+from models.loading import MODEL_LOADING, check_local_checkpoint, is_local_source, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -146,7 +146,8 @@ def _load(source: str, dtype: torch.dtype, revision: str | None) -> tuple[Any, A
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **common)
         # The bare encoder: mean pooling is done here, so any BERT-like architecture works.
-        model = AutoModel.from_pretrained(location, use_safetensors=True, dtype=dtype, **common)
+        with MODEL_LOADING:
+            model = AutoModel.from_pretrained(location, use_safetensors=True, dtype=dtype, **common)
     except (OSError, ValueError, ImportError, KeyError, TypeError) as exc:
         if "safetensors" in str(exc).lower():
             raise UnsafeCheckpoint(

@@ -36,7 +36,6 @@ from models.grounding import attach_grounding
 from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answer, render_prompt, token_limits
 from models.longdoc import partial_options, summarize_by_length
 from models.options import check_options as check_bounds
-from models.pause_points import with_pause_points
 from models.sampling import sampling_kwargs
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryOptions, TokenEvent
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from models.errors import ModelUnavailable, UnsafeCheckpoint
 from models.types import WorkLimits
 from models.warmup import warm_up
+
+# One model construction at a time in the process. transformers' loading swaps process-wide switches
+# (weight initialization and tying off) and puts back what it found: two loads on two threads can put
+# back each other's swapped values and leave tying off for good, so every later checkpoint loads with
+# its tied weights missing (on the meta device). Every ``from_pretrained``/``from_config`` of a model in
+# ``models`` holds this.
+MODEL_LOADING = threading.RLock()
 
 if TYPE_CHECKING:
     import torch
@@ -153,7 +161,8 @@ def load_model_and_tokenizer(source: str, settings: LoadSettings) -> tuple[Any, 
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **common)
         # transformers 5 picks SDPA attention by itself where the architecture has it.
-        model = AutoModelForSeq2SeqLM.from_pretrained(location, use_safetensors=True, dtype=dtype, **common)
+        with MODEL_LOADING:
+            model = AutoModelForSeq2SeqLM.from_pretrained(location, use_safetensors=True, dtype=dtype, **common)
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise explain_load_failure(source, exc) from exc
     complete_special_tokens(model, tokenizer, source)

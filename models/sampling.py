@@ -36,6 +36,13 @@ class SeededSampler(LogitsProcessor):  # type: ignore[misc]
         self.temperature = temperature
         self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
 
+    def for_rows(self, rows: list[int]) -> SeededSampler:
+        """The sampler of these rows only (their own generators, shared): for a batch generated in parts
+        (``models._speed``), each part gets the streams of its own documents."""
+        part = SeededSampler(self.temperature, [], torch.device("cpu"))
+        part.generators = [self.generators[row] for row in rows]
+        return part
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         probabilities = torch.softmax(scores.float() / self.temperature, dim=-1)
         rows = zip(probabilities, self.generators, strict=True)  # one generator a document, never shared

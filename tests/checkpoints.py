@@ -70,6 +70,8 @@ from transformers import (
     T5Tokenizer,
 )
 
+from models.loading import MODEL_LOADING
+
 __all__ = [
     "BART_GENERATION_DEFAULTS",
     "CORPUS",
@@ -269,7 +271,9 @@ def build_bin_only_checkpoint(path: Path | str) -> Path:
 
 def _seeded(model_class: Any, config: Any, seed: int) -> Any:
     """A model with random weights fixed by ``seed``, leaving the caller's random state as it was."""
-    with torch.random.fork_rng(devices=[]):
+    # MODEL_LOADING: a load on another thread (an app of an earlier test still loading) must not have
+    # transformers' initialization switched off while this model initializes its weights.
+    with MODEL_LOADING, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return model_class(config).eval()
 

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from models.loading import MODEL_LOADING
+
 
 def build_tiny_qwen2(path: Path, tokenizer: Any, *, max_positions: int = 512, seed: int = 0) -> Path:
     """A two-layer Qwen2 with random weights (safetensors) and the given chat tokenizer, saved in ``path``."""
@@ -24,7 +26,9 @@ def build_tiny_qwen2(path: Path, tokenizer: Any, *, max_positions: int = 512, se
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    torch.manual_seed(seed)
-    Qwen2ForCausalLM(config).save_pretrained(path, safe_serialization=True)
+    with MODEL_LOADING:  # as tests/checkpoints.py: never while another thread loads a model
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(config)
+    model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path

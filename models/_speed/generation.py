@@ -152,10 +152,24 @@ def _parts_kwargs(
     whole team encoded them (one document; every batch of a batch-invariant float model, models._speed.invariance)."""
     encoder_decoder = getattr(model.config, "is_encoder_decoder", False)
     if not encoder_decoder or (len(rows) > 1 and not encodes_on_the_caller):
-        return [(part, kwargs) for part in rows]
+        return [(part, _for_rows(kwargs, part)) for part in rows]
     encoded = _encode(model, input_ids, attention_mask)
     hidden = encoded.last_hidden_state
-    return [(part, {**kwargs, "encoder_outputs": type(encoded)(last_hidden_state=hidden[part])}) for part in rows]
+    return [
+        (part, {**_for_rows(kwargs, part), "encoder_outputs": type(encoded)(last_hidden_state=hidden[part])})
+        for part in rows
+    ]
+
+
+def _for_rows(kwargs: dict[str, Any], part: torch.Tensor) -> dict[str, Any]:
+    """A part's ``generate`` arguments: logits processors that keep state per row (``for_rows``, such as
+    models.sampling's seeded sampler) get the state of the part's rows."""
+    processors = kwargs.get("logits_processor")
+    if not processors or not any(hasattr(processor, "for_rows") for processor in processors):
+        return kwargs
+    rows = part.tolist()
+    sliced = [p.for_rows(rows) if hasattr(p, "for_rows") else p for p in processors]
+    return {**kwargs, "logits_processor": type(processors)(sliced)}
 
 
 def balanced_parts(attention_mask: torch.Tensor, parts: int) -> list[torch.Tensor]:

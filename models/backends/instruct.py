@@ -24,6 +24,7 @@ from models.backends import ModelSpec
 from models.backends.transformers import BACKEND as HUB_BACKEND
 from models.errors import ModelError, ModelUnavailable
 from models.loading import (
+    MODEL_LOADING,
     LoadSettings,
     check_local_checkpoint,
     explain_load_failure,
@@ -134,9 +135,10 @@ def _load_checkpoint(name: str, source: str, location: str, settings: LoadSettin
     common = {"revision": settings.revision, "trust_remote_code": False}
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **common)
-        model = AutoModelForCausalLM.from_pretrained(
-            location, use_safetensors=True, dtype=_dtype(settings, device), **common
-        )
+        with MODEL_LOADING:
+            model = AutoModelForCausalLM.from_pretrained(
+                location, use_safetensors=True, dtype=_dtype(settings, device), **common
+            )
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise explain_load_failure(source, exc) from exc
     return _summarizer(name, source, model, tokenizer, device, settings)
@@ -179,7 +181,8 @@ def _read_gguf(path: Path, source: str) -> tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        with MODEL_LOADING:
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
