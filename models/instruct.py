@@ -13,7 +13,7 @@ The prompt and the answer share the model's context: positions up to the checkpo
 ``max_position_embeddings``, capped by ``LoadSettings.max_context_tokens``. A document
 whose prompt does not fit with room for the answer goes through ``models.longdoc``
 (map-reduce, exact chunk provenance), through a view of the model bound to the
-request's options (:class:`_OptionsWindow`), since the prompt's length depends on them.
+request's options (``models.longdoc.OptionsWindow``), since the prompt's length depends on them.
 Generation goes through the model's speed plan (``models._speed.causal``: int8 Linear
 layers, last-position logits, single-threaded parts, per-document attention), set up and
 checked at load (``models.backends.instruct``); ``acceleration`` reports it.
@@ -34,7 +34,7 @@ from models.errors import UnsupportedOption
 from models.generator import ModelInputs
 from models.grounding import attach_grounding
 from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answer, render_prompt, token_limits
-from models.longdoc import partial_options, summarize_by_length
+from models.longdoc import OptionsWindow, summarize_by_length
 from models.options import check_options as check_bounds
 from models.sampling import sampling_kwargs
 from models.types import DEFAULT_MAX_CHUNKS, EventSink, ModelKind, Summary, SummaryOptions, TokenEvent
@@ -137,8 +137,8 @@ class InstructSummarizer:
         """Summaries in input order; a prompt over the window follows ``options.truncation``."""
         self.check_options(options)
         with self._lock:
-            # Windows and counts of the longest prompt any step of this request builds (_OptionsWindow).
-            view = _OptionsWindow(self, options)
+            # Windows and counts of the longest prompt any step of this request builds (longdoc.OptionsWindow).
+            view = OptionsWindow(self, options, map_batch_tokens=self.map_batch_tokens)
             return attach_grounding(texts, summarize_by_length(view, texts, options, on_event), options)
 
     def summarize_fitting(
@@ -249,33 +249,6 @@ class InstructSummarizer:
                 return head
             budget -= 1 + (self.prompt_tokens(head, options) - window)
         return ""
-
-
-class _OptionsWindow:
-    """The summarizer as ``models.longdoc`` sees it under one request's options: windows and counts are
-    those of the longest prompt any step will build (the request's, or the partial summaries')."""
-
-    def __init__(self, model: InstructSummarizer, options: SummaryOptions) -> None:
-        self.model = model
-        self.options = options
-        self.max_chunks = model.max_chunks
-        self.chunk_overlap_tokens = model.chunk_overlap_tokens
-        self.map_batch_tokens = model.map_batch_tokens
-        self.default_max_new_tokens = model.default_max_new_tokens
-        self.max_input_tokens = model.window(options)
-
-    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
-        asked = self.model.count_prompts(texts, self.options)
-        partial = self.model.count_prompts(texts, partial_options(self, self.options))
-        return [max(a, b) for a, b in zip(asked, partial, strict=True)]
-
-    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
-        return self.model.generate_texts(texts, options)
-
-    def summarize_fitting(
-        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
-    ) -> list[Summary]:
-        return self.model.summarize_fitting(texts, options, on_event)
 
 
 class _DeltaStreamer(TextStreamer):  # type: ignore[misc]

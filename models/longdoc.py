@@ -51,6 +51,52 @@ class WindowedModel(Protocol):
         ...
 
 
+class PromptModel(Protocol):
+    """A chat model whose prompt, and so its room for the document, depends on the request's options
+    (``models.instruct``, ``models.remote``)."""
+
+    max_chunks: int | None
+    chunk_overlap_tokens: int
+    default_max_new_tokens: int
+
+    def window(self, options: SummaryOptions) -> int: ...
+
+    def count_prompts(self, texts: Sequence[str], options: SummaryOptions) -> list[int]: ...
+
+    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]: ...
+
+    def summarize_fitting(
+        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+    ) -> list[Summary]: ...
+
+
+class OptionsWindow:
+    """A ``PromptModel`` as map-reduce sees it under one request's options: windows and counts are those
+    of the longest prompt any step will build (the request's, or the partial summaries')."""
+
+    def __init__(self, model: PromptModel, options: SummaryOptions, *, map_batch_tokens: int) -> None:
+        self.model = model
+        self.options = options
+        self.max_chunks = model.max_chunks
+        self.chunk_overlap_tokens = model.chunk_overlap_tokens
+        self.default_max_new_tokens = model.default_max_new_tokens
+        self.map_batch_tokens = map_batch_tokens
+        self.max_input_tokens = model.window(options)
+
+    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
+        asked = self.model.count_prompts(texts, self.options)
+        partial = self.model.count_prompts(texts, partial_options(self, self.options))
+        return [max(a, b) for a, b in zip(asked, partial, strict=True)]
+
+    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
+        return self.model.generate_texts(texts, options)
+
+    def summarize_fitting(
+        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
+    ) -> list[Summary]:
+        return self.model.summarize_fitting(texts, options, on_event)
+
+
 def summarize_by_length(
     model: WindowedModel, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
 ) -> list[Summary]:

@@ -26,7 +26,7 @@ from models.acceleration import Acceleration
 from models.errors import ModelError, UnsupportedOption, UpstreamUnavailable
 from models.grounding import attach_grounding
 from models.instruct_prompt import DEFAULT_MAX_NEW_TOKENS, messages, render_answer, token_limits
-from models.longdoc import partial_options, summarize_by_length
+from models.longdoc import OptionsWindow, summarize_by_length
 from models.options import check_options as check_bounds
 from models.remote_discovery import RemoteConfig, ServerInfo, discover
 from models.remote_tokens import MARGIN, CachedCounter, Estimate
@@ -183,7 +183,8 @@ class RemoteSummarizer:
     ) -> list[Summary]:
         self.check_options(options)
         self.discover()
-        view = _RemoteWindow(self, options)
+        # A map call as large as the server takes at once: the fan-out bound, not a padded batch, limits it.
+        view = OptionsWindow(self, options, map_batch_tokens=self.window(options) * self.config.concurrency)
         return attach_grounding(texts, summarize_by_length(view, texts, options, on_event), options)
 
     def summarize_fitting(
@@ -282,30 +283,3 @@ def _wait(futures: list[Future[Answer]], events: queue.SimpleQueue[SummaryEvent]
             return
         check_abandoned()  # models.yielding: Cancelled once every caller has gone
         wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-
-
-class _RemoteWindow:
-    """The remote model as ``models.longdoc`` sees it under one request's options (see ``models.instruct``)."""
-
-    def __init__(self, model: RemoteSummarizer, options: SummaryOptions) -> None:
-        self.model = model
-        self.options = options
-        self.max_chunks = model.max_chunks
-        self.chunk_overlap_tokens = model.chunk_overlap_tokens
-        self.default_max_new_tokens = model.default_max_new_tokens
-        self.max_input_tokens = model.window(options)
-        # A map call as large as the server takes at once: the fan-out bound, not a padded batch, limits it.
-        self.map_batch_tokens = self.max_input_tokens * model.config.concurrency
-
-    def count_input_tokens(self, texts: Sequence[str]) -> list[int]:
-        asked = self.model.count_prompts(texts, self.options)
-        partial = self.model.count_prompts(texts, partial_options(self, self.options))
-        return [max(a, b) for a, b in zip(asked, partial, strict=True)]
-
-    def generate_texts(self, texts: Sequence[str], options: SummaryOptions) -> list[str]:
-        return self.model.generate_texts(texts, options)
-
-    def summarize_fitting(
-        self, texts: Sequence[str], options: SummaryOptions, on_event: EventSink | None = None
-    ) -> list[Summary]:
-        return self.model.summarize_fitting(texts, options, on_event)
