@@ -21,6 +21,7 @@ from service.cli_common import fail
 from service.cli_options import (
     Format,
     Grounding,
+    Language,
     Length,
     LengthPenalty,
     MaxTokens,
@@ -28,7 +29,9 @@ from service.cli_options import (
     NoRepeatNgramSize,
     NumBeams,
     Query,
+    Seed,
     Sentences,
+    Temperature,
     Truncation,
 )
 from service.client import Client, DocsumError
@@ -61,6 +64,9 @@ def submit_command(
     query: Query = None,
     truncation: Truncation = "chunk",
     grounding: Grounding = None,
+    language: Language = None,
+    temperature: Temperature = None,
+    seed: Seed = None,
     webhook_url: Annotated[
         str | None, typer.Option(help="Called when the job ends (the server's allow-list applies).", show_default=False)
     ] = None,

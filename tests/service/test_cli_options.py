@@ -19,7 +19,7 @@ def _params(command: str) -> dict[str, Any]:
     return {param.name: param for param in group.commands[command].params}
 
 
-@pytest.mark.parametrize("command", ["summarize", "batch"])
+@pytest.mark.parametrize("command", ["summarize", "batch", "submit"])
 def test_every_option_is_a_flag_with_its_bounds(command: str) -> None:
     params = _params(command)
     for spec in OPTIONS.values():
