@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.service.features.jobs.test_durability import Server
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
@@ -48,6 +50,17 @@ def require_chromium() -> str:
     if REQUIRE_BROWSER:
         pytest.fail(message + " (DOCSUM_TEST_REQUIRE_BROWSER is set: the browser tests must run)")
     pytest.skip(message)
+
+
+def serve(home: Path, **settings: str) -> Iterator[Server]:
+    """A real ``docsum serve`` for the page's tests, with its data under ``home`` and these DOCSUM_* settings."""
+    env = {"PYTHONPATH": str(ROOT), "DOCSUM_DATA_DIR": str(home / "data"), "DOCSUM_LOG_LEVEL": "warning", **settings}
+    server = Server(env, home / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def launch(path: str) -> Iterator[Browser]:

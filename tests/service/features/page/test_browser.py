@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import NEWS_ARTICLE
 from tests.service.features.jobs.test_durability import Server
-from tests.service.features.page.browser import ROOT, SCREENSHOTS, launch, require_chromium, submit_job
+from tests.service.features.page.browser import SCREENSHOTS, serve, submit_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -26,17 +26,8 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("page-server")
-    env = {"PYTHONPATH": str(ROOT), "DOCSUM_DATA_DIR": str(home / "data"), "DOCSUM_LOG_LEVEL": "warning"}
-    server = Server(env, home / "server.log")  # the default model: extractive, no weights to load
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch(require_chromium())
+    # the default model: extractive, no weights to load
+    yield from serve(tmp_path_factory.mktemp("page-server"))
 
 
 @pytest.fixture

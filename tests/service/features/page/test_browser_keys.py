@@ -13,7 +13,7 @@ import pytest
 from service.auth.keys import key_line, new_key
 from tests.conftest import NEWS_ARTICLE
 from tests.service.features.jobs.test_durability import Server
-from tests.service.features.page.browser import ROOT, launch, require_chromium, submit_job
+from tests.service.features.page.browser import serve, submit_job
 from tests.service.features.page.test_browser import TIMEOUT_MS, keep_local
 
 if TYPE_CHECKING:
@@ -32,22 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("page-keys-server")
     keys = home / "keys"
     keys.write_text(key_line("browser", KEY) + "\n")
-    env = {
-        "PYTHONPATH": str(ROOT),
-        "DOCSUM_DATA_DIR": str(home / "data"),
-        "DOCSUM_LOG_LEVEL": "warning",
-        "DOCSUM_AUTH": "keys",
-        "DOCSUM_API_KEYS_FILE": str(keys),
-    }
-    server = Server(env, home / "server.log")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch(require_chromium())
+    yield from serve(home, DOCSUM_AUTH="keys", DOCSUM_API_KEYS_FILE=str(keys))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import NEWS_ARTICLE
 from tests.service.features.jobs.test_durability import Server
-from tests.service.features.page.browser import ROOT, launch, require_chromium, submit_job
+from tests.service.features.page.browser import serve, submit_job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -31,22 +31,8 @@ new MutationObserver((records) => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_bart_dir: Path) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("page-model-server")
-    env = {
-        "PYTHONPATH": str(ROOT),
-        "DOCSUM_DATA_DIR": str(home / "data"),
-        "DOCSUM_MODELS": f"tiny={tiny_bart_dir}",  # a 64-token window: the article takes ten parts
-        "DOCSUM_LOG_LEVEL": "warning",
-    }
-    server = Server(env, home / "server.log")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch(require_chromium())
+    # a 64-token window: the article takes ten parts
+    yield from serve(tmp_path_factory.mktemp("page-model-server"), DOCSUM_MODELS=f"tiny={tiny_bart_dir}")
 
 
 @pytest.fixture
