@@ -140,6 +140,10 @@ class Server:
             answer: dict[str, Any] = json.loads(response.read())
         return answer
 
+    def text(self, path: str) -> str:
+        with urllib.request.urlopen(self.base + path, timeout=60) as response:
+            return str(response.read().decode())
+
     def timed(self, path: str, body: dict[str, Any]) -> float:
         sent = time.perf_counter()
         self.post(path, body)

@@ -163,8 +163,20 @@ def way_serve(docs: Path, args: argparse.Namespace) -> Outcome:
             for future in [pool.submit(client) for _ in range(args.clients)]:
                 future.result()
         seconds = time.perf_counter() - start
+        log(f"(d) model calls: {batch_sizes(server.text('/metrics'))}")
     label = f"(d) docsum serve, {args.clients} clients"
     return Outcome(label, len(texts), seconds, server.sampler.peak, loaded, sorted(latencies))
+
+
+def batch_sizes(metrics: str) -> str:
+    """How many model calls the server made and their mean size (docsum_batch_size), warm-up calls included."""
+    values: dict[str, float] = {}
+    for line in metrics.splitlines():
+        name = line.split("{")[0].split(" ")[0]
+        if name in ("docsum_batch_size_count", "docsum_batch_size_sum"):
+            values[name] = values.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    calls, documents = values.get("docsum_batch_size_count", 0.0), values.get("docsum_batch_size_sum", 0.0)
+    return f"{calls:.0f}, {documents / calls if calls else 0:.1f} documents each"
 
 
 def report(outcomes: list[Outcome]) -> None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 #: docsum's attention (models._speed.attention) for reduced-precision models on SDPA.
 ATTENTION = "docsum_attention"
-#: TorchScript decoding steps (models._speed.decoding_step) for int8 BART, PEGASUS and T5 on CPU.
+#: TorchScript decoding steps on CPU: int8 BART, PEGASUS and T5 (models._speed.decoding_step), instruct models
+#: with docsum's forward (models._speed.causal_step).
 SCRIPTED_STEPS = "scripted_decoding_steps"
 #: One copy of the encoder output per document, not per beam (models._speed.patches).
 SHARED_ENCODER_OUTPUTS = "shared_encoder_outputs"
@@ -27,6 +28,9 @@ INT8_LINEAR = "int8_linear"
 LAST_LOGITS = "last_position_logits"
 #: Instruct models: each row attends over its own tokens, left padding cut off (batch invariance).
 PER_DOCUMENT_ATTENTION = "per_document_attention"
+#: Instruct models (Llama's layers): prompts one document at a time, decoding steps batched, the cache written in
+#: place (models._speed.causal_forward).
+CAUSAL_FORWARD = "causal_forward"
 #: Why a model loaded with ``LoadSettings(accelerate=False)`` runs none of them.
 TURNED_OFF = "turned off (DOCSUM_ACCELERATE=false)"
 

@@ -21,11 +21,20 @@ from typing import Any
 
 import torch
 
+from models._speed.causal_forward import CausalForward, install_causal_forward
 from models._speed.generation import _openmp
 from models._speed.memory import keep_large_blocks_on_the_heap
 from models._speed.patches import replace_linear_forward
 from models._speed.plan import SpeedPlan
-from models.acceleration import INT8_LINEAR, LAST_LOGITS, PARTS, PER_DOCUMENT_ATTENTION, Acceleration
+from models.acceleration import (
+    CAUSAL_FORWARD,
+    INT8_LINEAR,
+    LAST_LOGITS,
+    PARTS,
+    PER_DOCUMENT_ATTENTION,
+    SCRIPTED_STEPS,
+    Acceleration,
+)
 
 NAME = "docsum_causal_sdpa"
 # Rows per float product (multiply_in_row_blocks): a decoding step's few rows per part, a prompt's many.
@@ -139,11 +148,13 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
             engaged.append(PER_DOCUMENT_ATTENTION)
         else:
             missing.append((PER_DOCUMENT_ATTENTION, refused))
-    failed = check_last_logits(model)
+    installed = install_causal_forward(model, block=STEP_ROWS if batch_invariant and not int8 else 0)
+    failed = check_last_logits(model)  # a warm-up generate: the forward's counts say whether it engaged
     if failed is None:
         engaged.append(LAST_LOGITS)
     else:
         missing.append((LAST_LOGITS, failed))
+    _report_forward(installed, engaged, missing)
     parts = torch.get_num_threads() >= 2  # one thread: nothing to cut, and no path claimed
     if parts and _openmp() is None:
         missing.append((PARTS, "torch runs without OpenMP, whose team size docsum sets per thread"))
@@ -151,6 +162,26 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
     elif parts:
         engaged.append(PARTS)
     return SpeedPlan(Acceleration(engaged=tuple(engaged), missing=tuple(missing)), generates_in_parts=parts)
+
+
+def _report_forward(
+    installed: tuple[CausalForward, str | None] | str, engaged: list[str], missing: list[tuple[str, str]]
+) -> None:
+    """Whether docsum's forward (``models._speed.causal_forward``) and its scripted steps ran on the warm-up call."""
+    if isinstance(installed, str):
+        missing.append((CAUSAL_FORWARD, installed))
+        return
+    forward, unscripted = installed
+    if forward.prompts and forward.steps:
+        engaged.append(CAUSAL_FORWARD)
+    else:
+        declined = ", ".join(forward.declined) or "nothing"
+        missing.append((CAUSAL_FORWARD, f"the warm-up call went to transformers' forward (given {declined})"))
+        return
+    if unscripted is None:
+        engaged.append(SCRIPTED_STEPS)
+    else:
+        missing.append((SCRIPTED_STEPS, unscripted))
 
 
 def _int8_linears(model: Any) -> int:

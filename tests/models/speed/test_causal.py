@@ -10,8 +10,17 @@ import pytest
 import torch
 
 from models._speed.causal import NAME, check_last_logits, per_document_sdpa
+from models._speed.causal_forward import CausalForward
 from models._speed.int8 import RowScaledInt8Linear
-from models.acceleration import INT8_LINEAR, LAST_LOGITS, PARTS, PER_DOCUMENT_ATTENTION, TURNED_OFF
+from models.acceleration import (
+    CAUSAL_FORWARD,
+    INT8_LINEAR,
+    LAST_LOGITS,
+    PARTS,
+    PER_DOCUMENT_ATTENTION,
+    SCRIPTED_STEPS,
+    TURNED_OFF,
+)
 from models.backends.instruct import load_instruct
 from models.instruct import InstructSummarizer
 from models.loading import LoadSettings, cpu_has_native_bf16, cpu_prefers_int8
@@ -19,7 +28,7 @@ from models.types import SummaryOptions
 
 pytestmark = pytest.mark.slow
 
-FLOAT_PATHS = (PER_DOCUMENT_ATTENTION, LAST_LOGITS, PARTS)
+FLOAT_PATHS = (PER_DOCUMENT_ATTENTION, LAST_LOGITS, CAUSAL_FORWARD, SCRIPTED_STEPS, PARTS)
 INT8_PATHS = (INT8_LINEAR, *FLOAT_PATHS)
 TEXTS = [
     "The council voted to build a library downtown; it opens in 2027 and costs 12 million dollars.",
@@ -105,6 +114,15 @@ def test_a_path_that_stops_engaging_is_caught(tiny_qwen2: InstructSummarizer, mo
     assert check_last_logits(tiny_qwen2.model) == "the LM head ran on 8 positions per row in a prefill"
 
 
+def test_a_forward_that_stops_engaging_is_caught(tiny_qwen2_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were every call to go to transformers' forward (its arguments renamed, say), the check at load would say so."""
+    monkeypatch.setattr(CausalForward, "__call__", lambda self, kwargs: None)
+    model = load_instruct("declined", str(tiny_qwen2_dir), LoadSettings(dtype="bfloat16", threads=2))
+    missing = dict(model.acceleration.missing)
+    assert missing[CAUSAL_FORWARD].startswith("the warm-up call went to transformers' forward (given ")
+    assert SCRIPTED_STEPS not in model.acceleration.engaged and not model.acceleration.accelerated
+
+
 def test_float32_and_turned_off_stay_transformers_own(tiny_qwen2_dir: Path) -> None:
     fp32 = load_instruct("fp32", str(tiny_qwen2_dir), LoadSettings(dtype="float32", threads=2))
     off = load_instruct("off", str(tiny_qwen2_dir), LoadSettings(accelerate=False, threads=2))
@@ -113,6 +131,7 @@ def test_float32_and_turned_off_stay_transformers_own(tiny_qwen2_dir: Path) -> N
         assert model.model.config._attn_implementation == "sdpa"
         assert not any(isinstance(m, RowScaledInt8Linear) for m in model.model.modules())
         assert model.model.dtype == torch.float32
+        assert "forward" not in model.model.__dict__  # transformers' own forward: docsum's is never installed
     assert "float32 runs transformers' own generation" in str(fp32.acceleration.reason)
     assert str(off.acceleration.reason).startswith(TURNED_OFF)
 
