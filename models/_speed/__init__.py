@@ -17,7 +17,9 @@ with transformers) when a model is accelerated.
 Layout: ``plan`` (what to set up, in which order), ``checks`` (the load-time checks),
 ``patches`` (every method replaced on a model instance), ``arch`` (each architecture's fast
 path, by ``config.model_type``), ``attention``, ``generation``, ``decoding_step`` and
-``scripted_layers``, ``invariance``, ``int8``, ``memory``.
+``scripted_layers``, ``invariance``, ``int8``, ``memory``; for decoder-only (instruct) models
+``causal`` (what they take), ``causal_forward`` (docsum's forward for Llama-family layers),
+``causal_step`` (its scripted decoding steps) and ``reserved_cache``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ What a causal LM's generation takes here, each checked on a warm-up call at load
   the head is a quarter of SmolLM2-135M's prefill work (49152 x 576 per token) otherwise.
 * CPU batches cut in single-threaded parts (``models._speed.generation.generate_in_parts``):
   a decoding step is hundreds of small ops, each a barrier for a team of threads.
+* docsum's forward for Llama-family layers (``models._speed.causal_forward``): prompts one
+  document at a time, decoding steps batched in TorchScript on packed weights, the cache
+  written in place; other architectures keep transformers' forward with the paths below.
 * Batch invariance (``DOCSUM_BATCH_INVARIANT``): each row attends over its own tokens only,
   with the left padding cut off (:func:`per_document_sdpa`), so a document's keys, shapes and
   kernels are those it has alone; int8 Linear layers scale activations per row, float ones

@@ -9,10 +9,11 @@ extension point, docsum uses it instead of a replacement: its attention runs thr
 forward hooks, and the fused GELU and int8 Linear layers are module swaps. What is left
 here has none:
 
-* ``model.forward`` (the scripted decoding step, ``models._speed.decoding_step``): a whole
-  decoding step in TorchScript must see ``generate``'s arguments and answer with its output
-  type; no hook replaces a forward call, and a subclass would mean changing a loaded
-  model's class, the same replacement less visibly.
+* ``model.forward`` (the scripted decoding step, ``models._speed.decoding_step``, and
+  instruct models' forward, ``models._speed.causal_forward``): a whole decoding step in
+  TorchScript, or a batch's prompts one at a time, must see ``generate``'s arguments and
+  answer with its output type; no hook replaces a forward call, and a subclass would mean
+  changing a loaded model's class, the same replacement less visibly.
 * ``encoder.forward`` (``models._speed.generation.encode_in_slices``): one call becomes
   several slices; a hook can change inputs and outputs, not split the call. Direct callers
   of ``model.generate`` (tests, a notebook) get the slicing too, which batch invariance needs.
