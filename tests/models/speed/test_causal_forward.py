@@ -31,7 +31,7 @@ SHAPE = {
 CONFIGS = {
     "llama": lambda: LlamaConfig(**SHAPE),
     "qwen2": lambda: Qwen2Config(**SHAPE),  # biases on q, k and v
-    "qwen3": lambda: Qwen3Config(**SHAPE, head_dim=16),  # RMSNorm on each head's queries and keys
+    "qwen3": lambda: Qwen3Config(**SHAPE, head_dim=32),  # RMSNorm on each head's queries and keys; wider heads
 }
 
 
@@ -120,7 +120,7 @@ def test_scripted_and_eager_steps_agree() -> None:
     eager = StepLayer(model.model.layers[0], 16).eval()
     generator = torch.Generator().manual_seed(2)
     hidden = torch.randn(3, 64, generator=generator).to(torch.bfloat16)
-    rooms = [torch.randn(3, 2, 20, 16, generator=generator).to(torch.bfloat16) for _ in range(4)]
+    rooms = [torch.randn(3, 2, 20, 32, generator=generator).to(torch.bfloat16) for _ in range(4)]
     cos, sin = model.model.rotary_emb(hidden[:, None], torch.tensor([[9], [5], [0]]))
     with torch.inference_mode():
         one = scripted.layers[0](hidden, cos, sin, rooms[0], rooms[1], 9, [0, 4, 9])
