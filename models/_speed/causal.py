@@ -151,13 +151,7 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
             engaged.append(PER_DOCUMENT_ATTENTION)
         else:
             missing.append((PER_DOCUMENT_ATTENTION, refused))
-    installed = install_causal_forward(model, block=STEP_ROWS if batch_invariant and not int8 else 0)
-    failed = check_last_logits(model)  # a warm-up generate: the forward's counts say whether it engaged
-    if failed is None:
-        engaged.append(LAST_LOGITS)
-    else:
-        missing.append((LAST_LOGITS, failed))
-    _report_forward(installed, engaged, missing)
+    _install_and_check_forward(model, STEP_ROWS if batch_invariant and not int8 else 0, engaged, missing)
     parts = torch.get_num_threads() >= 2  # one thread: nothing to cut, and no path claimed
     if parts and _openmp() is None:
         missing.append((PARTS, "torch runs without OpenMP, whose team size docsum sets per thread"))
@@ -165,6 +159,20 @@ def accelerate_causal(model: Any, *, int8: bool, batch_invariant: bool) -> Speed
     elif parts:
         engaged.append(PARTS)
     return SpeedPlan(Acceleration(engaged=tuple(engaged), missing=tuple(missing)), generates_in_parts=parts)
+
+
+def _install_and_check_forward(model: Any, block: int, engaged: list[str], missing: list[tuple[str, str]]) -> None:
+    """docsum's forward installed, then two warm-up calls: a padded batch (which also checks the LM head's last
+    position) and one unpadded prompt; the forward's counts say whether it took them."""
+    installed = install_causal_forward(model, block=block)
+    failed = check_last_logits(model)
+    if failed is None:
+        engaged.append(LAST_LOGITS)
+    else:
+        missing.append((LAST_LOGITS, failed))
+    if not isinstance(installed, str):
+        _generate_one_prompt(model)
+    _report_forward(installed, engaged, missing)
 
 
 def _report_forward(
@@ -175,16 +183,26 @@ def _report_forward(
         missing.append((CAUSAL_FORWARD, installed))
         return
     forward, unscripted = installed
-    if forward.prompts and forward.steps:
+    if forward.prompts >= 2 and forward.steps >= 2:  # one of each per warm-up call
         engaged.append(CAUSAL_FORWARD)
     else:
         declined = ", ".join(forward.declined) or "nothing"
-        missing.append((CAUSAL_FORWARD, f"the warm-up call went to transformers' forward (given {declined})"))
+        missing.append((CAUSAL_FORWARD, f"a warm-up call went to transformers' forward (given {declined})"))
         return
     if unscripted is None:
         engaged.append(SCRIPTED_STEPS)
     else:
         missing.append((SCRIPTED_STEPS, unscripted))
+
+
+def _generate_one_prompt(model: Any) -> None:
+    """A warm-up generate of one unpadded prompt: generate leaves its mask of ones out of the decoding steps,
+    which the forward must take too (single requests, streamed ones)."""
+    ids = torch.full((1, 8), _some_token(model), dtype=torch.long)
+    with torch.inference_mode():
+        model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=2, min_new_tokens=2, do_sample=False
+        )
 
 
 def _int8_linears(model: Any) -> int:

@@ -59,24 +59,21 @@ class CausalForward:
         cache = kwargs.get("cache", kwargs.get("past_key_values"))
         if not _plain_call(kwargs) or ids is None or ids.dim() != 2 or kwargs.get("use_cache") is False:
             return None
-        if mask is None:
-            mask = torch.ones_like(ids)
-        elif mask.shape[0] != ids.shape[0] or mask.dim() != 2:
+        if mask is not None and (mask.dim() != 2 or mask.shape[0] != ids.shape[0]):
             return None
-        keep = kwargs.get("logits_to_keep", 0)
         if isinstance(cache, ReservedCache) and cache.get_seq_length() > 0:
-            if ids.shape[1] != 1 or mask.shape[1] != cache.get_seq_length() + 1:
-                return None
-            starts = _starts(mask)
-            if starts is None or not _positions_follow(kwargs.get("position_ids"), mask, ids.shape[1]):
+            starts = _step_starts(cache, mask, ids)
+            if starts is None or not _positions_follow(kwargs.get("position_ids"), starts, cache.get_seq_length() + 1):
                 return None
             self.steps += 1
             return self.step(ids, starts, cache)
         fresh = cache is None or (not isinstance(cache, ReservedCache) and cache.get_seq_length() == 0)
-        if not fresh or keep != 1 or mask.shape[1] != ids.shape[1]:
+        if mask is None:
+            mask = torch.ones_like(ids)
+        if not fresh or kwargs.get("logits_to_keep", 0) != 1 or mask.shape[1] != ids.shape[1]:
             return None
         starts = _starts(mask)
-        if starts is None or not _positions_follow(kwargs.get("position_ids"), mask, ids.shape[1]):
+        if starts is None or not _positions_follow(kwargs.get("position_ids"), starts, ids.shape[1]):
             return None
         self.prompts += 1
         return self.prompt(ids, starts)
@@ -84,7 +81,7 @@ class CausalForward:
     def prompt(self, input_ids: torch.Tensor, starts: list[int]) -> Any:
         """Each row's prompt alone (its left padding cut off); its keys and values into one reserved cache."""
         rows, length = input_ids.shape
-        cache = ReservedCache(len(self.layers), rows=rows)
+        cache = ReservedCache(len(self.layers), rows=rows, starts=starts)
         last = []
         for row, first in enumerate(starts):
             ids = input_ids[row : row + 1, first:]
@@ -206,17 +203,28 @@ def _starts(mask: torch.Tensor) -> list[int] | None:
     return [int(start) for start in starts]
 
 
-def _positions_follow(positions: torch.Tensor | None, mask: torch.Tensor, length: int) -> bool:
-    """Whether the caller's positions are those this forward uses: each row counts from its first token."""
+def _step_starts(cache: ReservedCache, mask: torch.Tensor | None, ids: torch.Tensor) -> list[int] | None:
+    """Each row's first position for a decoding step: the prompt's (generate leaves out a mask of ones), checked
+    against the caller's mask where there is one; None where the step must go to transformers."""
+    if ids.shape[1] != 1 or ids.shape[0] != cache.rows:
+        return None
+    if mask is None:
+        return cache.starts
+    if mask.shape[1] != cache.get_seq_length() + 1:
+        return None
+    starts = _starts(mask)
+    return starts if cache.starts is None or starts == cache.starts else None
+
+
+def _positions_follow(positions: torch.Tensor | None, starts: list[int], length: int) -> bool:
+    """Whether the caller's positions (of the last ``positions.shape[-1]`` of ``length`` columns) are those this
+    forward uses: each row counts from its first token; padding's are not looked at."""
     if positions is None:
         return True
-    expected = (mask.long().cumsum(-1) - 1).clamp_min(0)[:, -length:]
-    same = torch.equal(positions.expand_as(expected), expected)
-    return bool(same or _masked_equal(positions, expected, mask, length))
-
-
-def _masked_equal(positions: torch.Tensor, expected: torch.Tensor, mask: torch.Tensor, length: int) -> bool:
-    valid = mask[:, -length:].to(torch.bool)
+    columns = positions.shape[-1]
+    first = torch.tensor(starts, device=positions.device)[:, None]
+    expected = torch.arange(length - columns, length, device=positions.device)[None] - first
+    valid = expected >= 0
     return bool(torch.equal(positions.expand_as(expected)[valid], expected[valid]))
 
 

@@ -96,8 +96,10 @@ class ReservedLayer(DynamicLayer):  # type: ignore[misc]
 
 
 class ReservedCache(Cache):  # type: ignore[misc]
-    """A cache of :class:`ReservedLayer`, one per decoder layer, for a batch of ``rows``."""
+    """A cache of :class:`ReservedLayer`, one per decoder layer, for a batch of ``rows``; ``starts``: each row's
+    first position (its left padding), where the one who filled it knows them."""
 
-    def __init__(self, layers: int, *, rows: int) -> None:
+    def __init__(self, layers: int, *, rows: int, starts: list[int] | None = None) -> None:
         super().__init__(layers=[ReservedLayer() for _ in range(layers)])
         self.rows = rows
+        self.starts = starts

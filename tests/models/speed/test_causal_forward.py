@@ -15,7 +15,7 @@ from transformers.cache_utils import DynamicCache
 
 from models._speed.causal_forward import install_causal_forward, unsupported
 from models._speed.causal_step import FloatProduct, StepLayer, step_modules
-from models._speed.reserved_cache import ReservedCache
+from models._speed.reserved_cache import ROOM, ReservedCache
 from models.loading import MODEL_LOADING
 
 SHAPE = {
@@ -82,15 +82,35 @@ def test_prompt_and_steps_give_transformers_logits(kind: str) -> None:
     assert fast.steps == 3 and fast.declined == []
 
 
-def test_generate_takes_the_forward_for_every_call() -> None:
+@pytest.mark.parametrize("rows", [3, 1])
+def test_generate_takes_the_forward_for_every_call(rows: int) -> None:
+    """A padded batch, and one prompt alone (whose mask of ones generate leaves out of its decoding steps)."""
     model = tiny("llama", torch.bfloat16)
     installed = install_causal_forward(model, block=16)
     assert not isinstance(installed, str)
     fast = installed[0]
     ids, mask, _ = left_padded_batch()
+    ids, mask = (ids, mask) if rows == 3 else (ids[:1], mask[:1])
     with torch.inference_mode():
         model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=5, min_new_tokens=5, do_sample=False)
     assert (fast.prompts, fast.steps, fast.declined) == (1, 4, [])
+
+
+def test_steps_past_the_reserved_room_grow_it() -> None:
+    """More new tokens than the cache's room: it grows, and each row's tokens are still those it gets alone."""
+    model = tiny("llama", torch.bfloat16)
+    installed = install_causal_forward(model, block=16)
+    assert not isinstance(installed, str)
+    ids, mask, _ = left_padded_batch()
+    arguments = {"max_new_tokens": ROOM + 4, "min_new_tokens": ROOM + 4, "do_sample": False}
+    with torch.inference_mode():
+        together = model.generate(input_ids=ids, attention_mask=mask, **arguments)
+        for row in range(len(ids)):
+            first = int((mask[row] == 0).sum())
+            own = ids[row : row + 1, first:]
+            alone = model.generate(input_ids=own, attention_mask=torch.ones_like(own), **arguments)
+            assert together[row, ids.shape[1] :].tolist() == alone[0, ids.shape[1] - first :].tolist()
+    assert installed[0].steps == 4 * (ROOM + 3) and installed[0].declined == []
 
 
 def test_calls_it_does_not_take_go_to_transformers() -> None:
