@@ -70,7 +70,8 @@ class CausalForward:
         fresh = cache is None or (not isinstance(cache, ReservedCache) and cache.get_seq_length() == 0)
         if mask is None:
             mask = torch.ones_like(ids)
-        if not fresh or kwargs.get("logits_to_keep", 0) != 1 or mask.shape[1] != ids.shape[1]:
+        last_only = kwargs.get("logits_to_keep", 0)  # an int, or a tensor of positions (taken by transformers)
+        if not fresh or not isinstance(last_only, int) or last_only != 1 or mask.shape[1] != ids.shape[1]:
             return None
         starts = _starts(mask)
         if starts is None or not _positions_follow(kwargs.get("position_ids"), starts, ids.shape[1]):

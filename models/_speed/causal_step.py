@@ -131,19 +131,6 @@ class StepLayer(torch.nn.Module):  # type: ignore[misc]
         return hidden + self.down(F.silu(self.gate(x)) * self.up(x))
 
 
-class Int8Product(torch.nn.Module):  # type: ignore[misc]
-    """A float Linear's product in int8 (a copy quantized per output channel, activations per row)."""
-
-    def __init__(self, linear: Any) -> None:
-        super().__init__()
-        from models._speed.int8 import quantize_in_blocks
-
-        self.int8 = Int8Linear(quantize_in_blocks(linear, per_row=True))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.int8(x.to(torch.float32)).to(x.dtype)
-
-
 def _product(linear: Any, block: int) -> torch.nn.Module:
     if type(linear) is torch.nn.Linear:
         return FloatProduct(linear, block)

@@ -123,6 +123,8 @@ def test_calls_it_does_not_take_go_to_transformers() -> None:
     with torch.inference_mode():
         every = model(input_ids=ids, attention_mask=mask, position_ids=positions)
         assert every.logits.shape[1] == ids.shape[1]
+        picked = model(input_ids=ids, attention_mask=mask, logits_to_keep=torch.tensor([4, 10]))  # positions
+        assert picked.logits.shape[1] == 2
         hidden = model(input_ids=ids, attention_mask=mask, logits_to_keep=1, output_hidden_states=True)
         assert "output_hidden_states" in fast.declined and hidden.hidden_states is not None
         theirs = transformers_forward(model, input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=True)
